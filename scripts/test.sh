@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2: install and run the test suite. .ci/run calls this script, so README and CI cannot drift.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh --runslow` or `bash scripts/test.sh tests/losses`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh test,dicom
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"
