@@ -1,0 +1,290 @@
+"""Dataset builders on MONAI ``Dataset`` / ``CacheDataset`` / ``PersistentDataset`` that skip unreadable files.
+
+:func:`build_dataset` picks the MONAI dataset class from ``cache``:
+
+* ``"memory"``: :class:`monai.data.CacheDataset`. It runs the *deterministic prefix* of the ``Compose`` (every
+  transform before the first random one) once and keeps the result in RAM; each epoch only runs the rest. Put
+  loading and downsizing first (``LoadCXRd`` -> resize / ``raddino_preprocessing``) and augmentations after them,
+  so the cache holds small images and the augmentations stay random.
+* ``"disk"``: :class:`monai.data.PersistentDataset`: the same prefix is saved as ``.pt`` files in ``cache_dir``
+  (reloaded with ``torch.load(weights_only=True)``) so later runs start fast. Change ``cache_dir`` when the
+  prefix transforms change: the cache key is the item, not the transforms.
+* ``"none"``: :class:`monai.data.Dataset`, every transform runs every time.
+
+With ``skip_bad_files=True`` every item is run through that prefix once while building (for ``"memory"`` this *is*
+the caching, for ``"disk"`` it fills the disk cache, for ``"none"`` it is an extra read). Items whose loading
+raises :class:`~raddino_monai.transforms.errors.CXRLoadError` (or ``FileNotFoundError``), also when MONAI wraps it
+in a ``RuntimeError``, are dropped; each is logged with its path and reason (never patient identifiers) and
+listed in ``dataset.bad_files``. Any other exception is a bug in the transforms and propagates.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.pool import ThreadPool
+from pathlib import Path
+from typing import Any
+
+from monai.data import CacheDataset, Dataset, PersistentDataset
+from monai.transforms import Compose, RandomizableTrait, Transform
+from tqdm import tqdm
+
+__all__ = ["BadFile", "CACHE_MODES", "build_dataset", "CXRDataset", "CXRCacheDataset", "CXRPersistentDataset"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """An item that was skipped because its file could not be loaded.
+
+    Attributes:
+        index: position of the item in the ``items`` given to :func:`build_dataset`.
+        path: the file that failed (from the loader error, else the item's image path).
+        reason: the loader's description of the problem.
+    """
+
+    index: int
+    path: str
+    reason: str
+
+
+class _BadFiles:
+    """Mixin: ``bad_files`` (list of :class:`BadFile`) and ``num_bad_files``."""
+
+    bad_files: list[BadFile]
+
+    @property
+    def num_bad_files(self) -> int:
+        """Number of items skipped because their file could not be loaded."""
+        return len(self.bad_files)
+
+
+class CXRDataset(_BadFiles, Dataset):
+    """:class:`monai.data.Dataset` with the ``bad_files`` skipped by :func:`build_dataset`."""
+
+    def __init__(self, data: Sequence[Any], transform: Callable | None, bad_files: Sequence[BadFile] = ()) -> None:
+        super().__init__(data=data, transform=transform)
+        self.bad_files = list(bad_files)
+
+
+class CXRPersistentDataset(_BadFiles, PersistentDataset):
+    """:class:`monai.data.PersistentDataset` with the ``bad_files`` skipped by :func:`build_dataset`."""
+
+    def __init__(self, *args: Any, bad_files: Sequence[BadFile] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bad_files = list(bad_files)
+
+
+class CXRCacheDataset(_BadFiles, CacheDataset):
+    """:class:`monai.data.CacheDataset` that records load errors while caching and then drops those items.
+
+    Args:
+        args, kwargs: as for :class:`monai.data.CacheDataset`.
+        skip_bad_files: catch load errors (see module docstring) while caching instead of raising.
+        image_key: item key named in :class:`BadFile` when the error does not carry a path.
+    """
+
+    def __init__(self, *args: Any, skip_bad_files: bool = True, image_key: str = "image", **kwargs: Any) -> None:
+        if skip_bad_files and (kwargs.get("runtime_cache") or kwargs.get("hash_as_key")):
+            raise ValueError(
+                "CXRCacheDataset: skip_bad_files=True needs the cache filled at construction "
+                "(runtime_cache=False, hash_as_key=False)."
+            )
+        self._skip_bad_files = skip_bad_files
+        self._image_key = image_key
+        self.bad_files = []
+        super().__init__(*args, **kwargs)
+
+    def _load_cache_item(self, idx: int) -> Any:
+        try:
+            return super()._load_cache_item(idx)
+        except Exception as err:  # noqa: BLE001 - re-raised below unless it is a load error to skip
+            bad = _as_bad_file(err, idx, self.data[idx], self._image_key) if self._skip_bad_files else None
+            if bad is None:
+                raise
+            return bad
+
+    def set_data(self, data: Sequence[Any]) -> None:
+        """Cache ``data`` (see :meth:`monai.data.CacheDataset.set_data`) and drop the items that failed to load."""
+        super().set_data(data)
+        bad = [entry for entry in self._cache if isinstance(entry, BadFile)]
+        self.bad_files = bad
+        if not bad:
+            return
+        drop = {entry.index for entry in bad}
+        self.data = [item for i, item in enumerate(self.data) if i not in drop]
+        self._cache = [entry for entry in self._cache if not isinstance(entry, BadFile)]
+        self.cache_num = len(self._cache)
+
+
+def _load_error_types() -> tuple[type[BaseException], ...]:
+    try:
+        from raddino_monai.transforms.errors import CXRLoadError
+    except ImportError:
+        return (FileNotFoundError,)
+    return (CXRLoadError, FileNotFoundError)
+
+
+def _as_bad_file(err: BaseException, index: int, item: Any, image_key: str) -> BadFile | None:
+    """The :class:`BadFile` for a load error anywhere in ``err``'s cause chain, or ``None`` for other errors."""
+    types = _load_error_types()
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, types):
+            fallback = item.get(image_key, "") if isinstance(item, Mapping) else item
+            path = getattr(current, "path", None) or getattr(current, "filename", None) or fallback
+            reason = getattr(current, "problem", None) or getattr(current, "strerror", None) or str(current)
+            return BadFile(index=index, path=str(path), reason=str(reason))
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return None
+
+
+def _prefix(transform: Compose) -> Callable[[Any], Any]:
+    """The deterministic prefix of ``transform``, exactly as MONAI's cache datasets compute it."""
+    first_random = transform.get_index_of_first(
+        lambda t: isinstance(t, RandomizableTrait) or not isinstance(t, Transform)
+    )
+    return lambda item: transform(item, end=first_random, threading=True)
+
+
+def _scan(
+    items: Sequence[Any], run: Callable[[Any], Any], num_workers: int, image_key: str, desc: str
+) -> list[BadFile]:
+    """Run ``run`` on every item (threads) and collect the load errors."""
+
+    def check(index: int) -> BadFile | None:
+        try:
+            run(items[index])
+        except Exception as err:  # noqa: BLE001 - re-raised unless it is a load error
+            bad = _as_bad_file(err, index, items[index], image_key)
+            if bad is None:
+                raise
+            return bad
+        return None
+
+    with ThreadPool(max(1, num_workers)) as pool:
+        results = list(tqdm(pool.imap(check, range(len(items))), total=len(items), desc=desc, leave=False))
+    return [bad for bad in results if bad is not None]
+
+
+def _report(bad_files: Sequence[BadFile], total: int) -> None:
+    for bad in bad_files:
+        logger.warning("skipping unreadable file %s: %s", bad.path, bad.reason)
+    if bad_files:
+        logger.warning("skipped %d of %d datalist items whose file could not be loaded", len(bad_files), total)
+    if total and len(bad_files) == total:
+        raise ValueError(
+            f"build_dataset: all {total} items failed to load, e.g. {bad_files[0].path}: {bad_files[0].reason}"
+        )
+
+
+def _build_memory(items: list[Any], transform: Compose, options: dict[str, Any]) -> Dataset:
+    ds = CXRCacheDataset(
+        data=items,
+        transform=transform,
+        cache_rate=options["cache_rate"],
+        num_workers=max(1, options["num_workers"]),
+        skip_bad_files=options["skip_bad_files"],
+        image_key=options["image_key"],
+    )
+    uncached = ds.data[ds.cache_num :]
+    if options["skip_bad_files"] and uncached:  # items beyond cache_rate were not loaded while caching
+        first_uncached = ds.cache_num + ds.num_bad_files  # the dropped items all lay in the cached part
+        late = _scan(uncached, _prefix(transform), options["num_workers"], options["image_key"], "Checking files")
+        drop = {ds.cache_num + bad.index for bad in late}
+        ds.data = [item for i, item in enumerate(ds.data) if i not in drop]
+        ds.bad_files = ds.bad_files + [replace(bad, index=bad.index + first_uncached) for bad in late]
+    return ds
+
+
+def _build_disk(items: list[Any], transform: Compose, options: dict[str, Any]) -> Dataset:
+    cache_dir = options["cache_dir"]
+    if cache_dir is None:
+        raise ValueError("build_dataset: cache='disk' needs cache_dir (a folder for the cached .pt files).")
+    kwargs: dict[str, Any] = {"track_meta": True}
+    if "weights_only" in inspect.signature(PersistentDataset.__init__).parameters:
+        kwargs["weights_only"] = True  # torch.load(weights_only=True) on cache hits (MONAI >= 1.4)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    ds = CXRPersistentDataset(data=items, transform=transform, cache_dir=cache_dir, **kwargs)
+    if options["skip_bad_files"]:
+        bad = _scan(items, ds._cachecheck, options["num_workers"], options["image_key"], "Caching to disk")
+        drop = {b.index for b in bad}
+        ds.data = [item for i, item in enumerate(items) if i not in drop]  # not set_data(): it wipes cache_dir
+        ds.bad_files = bad
+    return ds
+
+
+def _build_none(items: list[Any], transform: Compose, options: dict[str, Any]) -> Dataset:
+    bad: list[BadFile] = []
+    if options["skip_bad_files"]:
+        bad = _scan(items, _prefix(transform), options["num_workers"], options["image_key"], "Checking files")
+    drop = {b.index for b in bad}
+    return CXRDataset([item for i, item in enumerate(items) if i not in drop], transform, bad_files=bad)
+
+
+CACHE_MODES: dict[str, Callable[[list[Any], Compose, dict[str, Any]], Dataset]] = {
+    "memory": _build_memory,
+    "disk": _build_disk,
+    "none": _build_none,
+}
+"""``cache`` value -> builder used by :func:`build_dataset`."""
+
+
+def build_dataset(
+    items: Sequence[Mapping[str, Any]],
+    transform: Compose | Sequence[Callable] | Callable,
+    cache: str = "memory",
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache_rate: float = 1.0,
+    num_workers: int = 0,
+    skip_bad_files: bool = True,
+    image_key: str = "image",
+) -> Dataset:
+    """Build a MONAI dataset over datalist ``items``, caching the deterministic transforms and skipping bad files.
+
+    Args:
+        items: datalist items (see :mod:`raddino_monai.data.datalist`), e.g. ``[{"image": "/a.png", ...}]``.
+        transform: a ``Compose`` (or a list of transforms / one callable, wrapped in ``Compose``); put
+            ``LoadCXRd`` and resizing first, random augmentations after them (see module docstring).
+        cache: ``"memory"`` (CacheDataset), ``"disk"`` (PersistentDataset) or ``"none"`` (Dataset).
+        cache_dir: folder of the disk cache; required for ``cache="disk"``.
+        cache_rate: share of the items cached in RAM for ``cache="memory"`` (the first ones).
+        num_workers: threads used to cache / check files (0 or 1: one thread).
+        skip_bad_files: drop (and log) items whose file cannot be loaded instead of failing later.
+        image_key: item key holding the image path (used in :class:`BadFile` when the error has no path).
+
+    Returns:
+        a :class:`CXRCacheDataset`, :class:`CXRPersistentDataset` or :class:`CXRDataset` (MONAI datasets) with
+        ``bad_files`` (list of :class:`BadFile`, indices into ``items``) and ``num_bad_files``.
+
+    Raises:
+        ValueError: for an unknown ``cache`` (valid values are listed), ``cache="disk"`` without ``cache_dir``, a
+            ``cache_rate`` outside [0, 1], or when every item fails to load.
+
+    Example:
+        >>> from raddino_monai.data.sample import load_sample_datalist
+        >>> from raddino_monai.transforms import LoadCXRd
+        >>> ds = build_dataset(load_sample_datalist("validation"), [LoadCXRd(keys="image")], cache="none")
+        >>> ds[0]["image"].shape[0], ds.num_bad_files
+        (1, 0)
+    """
+    if cache not in CACHE_MODES:
+        raise ValueError(f"build_dataset: cache must be one of {list(CACHE_MODES)}, got {cache!r}.")
+    if not 0.0 <= float(cache_rate) <= 1.0:
+        raise ValueError(f"build_dataset: cache_rate must be in [0, 1], got {cache_rate}.")
+    compose = transform if isinstance(transform, Compose) else Compose(transform)
+    options = {
+        "cache_dir": cache_dir,
+        "cache_rate": float(cache_rate),
+        "num_workers": int(num_workers),
+        "skip_bad_files": skip_bad_files,
+        "image_key": image_key,
+    }
+    ds = CACHE_MODES[cache](list(items), compose, options)
+    _report(ds.bad_files, len(items))
+    return ds

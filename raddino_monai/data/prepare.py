@@ -1,0 +1,158 @@
+"""Offline image preparation of the RAD-DINO model card: DICOM/PNG -> short side 518 -> min-max [0, 255] -> 8-bit PNG.
+
+[CARD] "DICOMs were resized with B-spline interpolation so the shorter side is 518, min-max scaled to [0, 255], and
+saved as PNG." We read with :class:`~raddino_monai.transforms.LoadCXR` (Modality LUT, BitsStored, MONOCHROME1 inverted
+so 0 is black as displayed), resize with ``scipy.ndimage.zoom(order=3)`` (cubic B-spline, as the card; no
+antialiasing, like the original), min-max scale to ``[0, 255]`` and write an 8-bit greyscale PNG. Only pixels are
+written: no DICOM attribute (identifiers included) reaches the output.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raddino_monai.transforms.errors import CXRLoadError
+from raddino_monai.transforms.io import LoadCXR, cxr_reader_for
+
+__all__ = ["prepare_image", "prepare_images", "list_source_images", "is_valid_prepared"]
+
+
+def _resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Cubic B-spline zoom of ``(H, W)`` so that ``min(H, W) == size`` (long side rounded)."""
+    from scipy.ndimage import zoom
+
+    h, w = image.shape
+    out_hw = (size, max(1, round(w * size / h))) if h <= w else (max(1, round(h * size / w)), size)
+    factors = (out_hw[0] / h, out_hw[1] / w)
+    return zoom(image.astype(np.float64), factors, order=3, mode="nearest", grid_mode=True)
+
+
+def is_valid_prepared(path: str | PathLike[str], size: int) -> bool:
+    """Whether ``path`` is a complete 8-bit grey PNG whose shorter side is ``size`` (used to resume).
+
+    Args:
+        path: candidate output PNG.
+        size: expected shorter side.
+
+    Returns:
+        ``True`` if it exists, decodes fully and has the expected mode and size.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.mode == "L" and min(img.size) == size
+    except Exception:  # missing, truncated, not a PNG: prepare it again
+        return False
+
+
+def prepare_image(src: str | PathLike[str], dst: str | PathLike[str], size: int = 518) -> Path:
+    """Prepare one image the RAD-DINO way and write it as an 8-bit PNG (atomically: temp file, then rename).
+
+    Args:
+        src: DICOM / PNG / JPEG / NIfTI file.
+        dst: output ``.png`` path (parent folders are created).
+        size: shorter side of the output ([CARD] 518).
+
+    Returns:
+        ``Path(dst)``.
+
+    Raises:
+        CXRLoadError: ``src`` cannot be loaded (the message names the file).
+
+    Example:
+        >>> prepare_image("in/chest.dcm", "out/chest.png")  # doctest: +SKIP
+    """
+    from PIL import Image
+
+    image = LoadCXR(min_size=2)(src)[0].numpy()
+    resized = _resize_short_side(image, int(size))
+    lo, hi = float(resized.min()), float(resized.max())
+    scaled = (resized - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(resized)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8), mode="L").save(tmp, format="PNG")
+    tmp.replace(dst)
+    return dst
+
+
+def list_source_images(src: str | PathLike[str]) -> list[Path]:
+    """All files under ``src`` (recursively) that :class:`LoadCXR` can read (by suffix or ``'DICM'`` preamble).
+
+    Args:
+        src: input folder.
+
+    Returns:
+        sorted list of file paths.
+    """
+    return sorted(p for p in Path(src).rglob("*") if p.is_file() and not p.name.startswith(".") and cxr_reader_for(p))
+
+
+def _job(args: tuple[str, str, int]) -> tuple[str, str | None]:
+    src, dst, size = args
+    try:
+        prepare_image(src, dst, size)
+        return src, None
+    except CXRLoadError as err:
+        return src, err.problem
+
+
+def prepare_images(
+    src: str | PathLike[str], dst: str | PathLike[str], size: int = 518, workers: int = 2, overwrite: bool = False
+) -> dict[str, Any]:
+    """Prepare every image under ``src`` into ``dst`` (same relative paths, ``.png`` suffix), in parallel.
+
+    Existing valid outputs are skipped (resume); unreadable inputs are reported, not fatal.
+
+    Args:
+        src: input folder (DICOM files with or without suffix, PNG, JPEG, NIfTI).
+        dst: output folder.
+        size: shorter side of the outputs ([CARD] 518).
+        workers: worker processes (``<= 1`` runs in this process).
+        overwrite: redo outputs that already exist.
+
+    Returns:
+        ``{"written": int, "skipped": int, "failed": [(source path, problem), ...]}``.
+
+    Raises:
+        FileNotFoundError: ``src`` is not a folder.
+
+    Example:
+        >>> prepare_images("dicoms/", "pngs/", workers=4)  # doctest: +SKIP
+        {'written': 120, 'skipped': 0, 'failed': []}
+    """
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise FileNotFoundError(f"prepare_images: source folder {src} does not exist or is not a folder")
+    jobs, skipped = [], 0
+    for path in list_source_images(src):
+        rel = path.relative_to(src)
+        name = rel.name[: -len(".nii.gz")] if rel.name.lower().endswith(".nii.gz") else rel.stem
+        out = dst / rel.parent / f"{name}.png"
+        if not overwrite and is_valid_prepared(out, size):
+            skipped += 1
+        else:
+            jobs.append((str(path), str(out), int(size)))
+    results: list[tuple[str, str | None]] = []
+    with tqdm(total=len(jobs), desc="prepare_images", unit="img") as bar:
+        if workers <= 1:
+            for job in jobs:
+                results.append(_job(job))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for result in pool.map(_job, jobs, chunksize=4):
+                    results.append(result)
+                    bar.update()
+    failed = [(path, problem) for path, problem in results if problem is not None]
+    return {"written": len(results) - len(failed), "skipped": skipped, "failed": failed}

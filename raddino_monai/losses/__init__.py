@@ -1,0 +1,36 @@
+"""Self-supervised losses of DINOv2 / RAD-DINO, one per module (lightly-style API).
+
+Losses take schedule values (the teacher temperature) as call arguments and keep their running state (the softmax
+centre) in buffers; every collective is guarded, so they work with and without :mod:`torch.distributed`.
+
+* :class:`DINOClsTokenLoss` (:mod:`.dino_clstoken`): CLS-token cross-view cross-entropy.
+* :class:`IBOTPatchLoss` (:mod:`.ibot_patch`): masked-patch cross-entropy.
+* :class:`KoLeoLoss` (:mod:`.koleo`): nearest-neighbour spreading regulariser.
+* :mod:`.centering`: softmax centering and Sinkhorn-Knopp teacher targets (``CENTERING_REGISTRY``).
+"""
+
+from __future__ import annotations
+
+from raddino_monai.losses.centering import (
+    CENTERING_REGISTRY,
+    SinkhornKnoppCentering,
+    SoftmaxCentering,
+    TeacherCentering,
+    build_centering,
+    sinkhorn_knopp,
+)
+from raddino_monai.losses.dino_clstoken import DINOClsTokenLoss
+from raddino_monai.losses.ibot_patch import IBOTPatchLoss
+from raddino_monai.losses.koleo import KoLeoLoss
+
+__all__ = [
+    "CENTERING_REGISTRY",
+    "DINOClsTokenLoss",
+    "IBOTPatchLoss",
+    "KoLeoLoss",
+    "SinkhornKnoppCentering",
+    "SoftmaxCentering",
+    "TeacherCentering",
+    "build_centering",
+    "sinkhorn_knopp",
+]
