@@ -1,0 +1,207 @@
+"""Batched frozen-feature extraction: chest X-rays -> CLS / mean-patch / patch-grid embeddings with image ids.
+
+Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (the RAD-DINO ``BitImageProcessor`` recipe on floats:
+short side -> 518 bicubic, centre crop, mean 0.5307 / std 0.2583 [HF]) and the backbone in eval mode; CLS is
+``last_hidden_state[:, 0]`` and the patch grid ``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
+Results are written per batch to shards, so a rerun with ``resume=True`` skips finished ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.transforms import Compose
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from raddino_monai.data.datalist import load_datalist
+from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
+from raddino_monai.models.backbone import RadDinoBackbone
+from raddino_monai.models.factory import create_backbone
+from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
+from raddino_monai.transforms.io import cxr_reader_for
+
+__all__ = ["POOLINGS", "resolve_inputs", "extract_embeddings"]
+
+logger = logging.getLogger(__name__)
+
+
+def _cls(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return feats["cls_token"]
+
+
+def _mean(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return feats["patch_tokens"].mean(dim=1)
+
+
+def _patch(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return feats["patch_grid"]
+
+
+#: pooling name -> function of ``backbone.forward_features`` output:
+#: ``cls`` (B, D), ``mean`` (B, D), ``patch`` (B, D, h, w)
+POOLINGS = {"cls": _cls, "mean": _mean, "patch": _patch}
+
+
+def _relative(path: str, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def resolve_inputs(
+    inputs: str | Path | Sequence[str | Path], split: str | Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Turn a datalist file, an image folder or a list of paths into ``(ids, paths)``.
+
+    Ids: a datalist item's ``id`` if it has one, else its image path relative to the datalist folder; for a folder,
+    the path relative to it (all files ``LoadCXR`` can read, recursively, sorted); for a list, the paths as given.
+
+    Raises:
+        FileNotFoundError: ``inputs`` does not exist.
+        ValueError: no images, or duplicate ids (listed).
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        root = Path(inputs)
+        if root.is_dir():
+            paths = sorted(p for p in root.rglob("*") if p.is_file() and cxr_reader_for(p) is not None)
+            pairs = [(p.relative_to(root).as_posix(), str(p)) for p in paths]
+        elif root.is_file():
+            items = load_datalist(root, split=split)
+            pairs = [
+                (str(it["id"]) if "id" in it else _relative(it["image"], root.parent), str(it["image"])) for it in items
+            ]
+        else:
+            raise FileNotFoundError(f"extract_embeddings: inputs {root} is neither a folder nor a datalist file.")
+    else:
+        pairs = [(str(p), str(p)) for p in inputs]
+    if not pairs:
+        raise ValueError(f"extract_embeddings: no images found in {inputs!r}.")
+    ids = [i for i, _ in pairs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if duplicates:
+        raise ValueError(f"extract_embeddings: duplicate image ids {duplicates[:10]}")
+    return ids, [p for _, p in pairs]
+
+
+class _ImageDataset(Dataset):
+    """``(index, (3, S, S) float32 tensor)`` for each path, through LoadCXRd + raddino_preprocessing.
+
+    Loading runs outside the ``Compose`` so that a bad file raises ``CXRLoadError`` (naming it), not MONAI's
+    generic ``RuntimeError`` wrapper.
+    """
+
+    def __init__(self, paths: Sequence[str], load: LoadCXRd, preprocess: Compose) -> None:
+        self.paths, self.load, self.preprocess = list(paths), load, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+        image = self.preprocess(self.load({"image": self.paths[index]}))["image"]
+        return index, torch.as_tensor(image).float()
+
+
+def extract_embeddings(
+    inputs: str | Path | Sequence[str | Path],
+    out_path: str | Path,
+    *,
+    backbone: RadDinoBackbone | None = None,
+    weights: str | Path | None = None,
+    arch: str = "raddino_vitb14",
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+    pooling: Sequence[str] = ("cls", "mean"),
+    num_workers: int = 0,
+    resume: bool = True,
+    image_size: int | None = None,
+    fit: str = "crop",
+    split: str | Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Extract frozen embeddings for many images into one ``.npz`` or ``.safetensors`` file.
+
+    Args:
+        inputs: datalist (JSON/CSV, see :func:`raddino_monai.data.datalist.load_datalist`), image folder, or list of
+            image paths (PNG/JPEG/DICOM/NIfTI).
+        out_path: output file, ``.npz`` or ``.safetensors``.
+        backbone: model to use; if ``None``, ``create_backbone(arch, weights=weights)``.
+        weights: HF folder or DINOv2/HF checkpoint (used when ``backbone`` is None; ``None`` = random init).
+        arch: architecture name for ``weights``.
+        batch_size: images per forward pass (and per shard).
+        device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
+        bf16: bfloat16 autocast for the forward pass (outputs are stored as float32).
+        pooling: any of ``"cls"`` (B, D), ``"mean"`` (mean of patch tokens, B, D), ``"patch"`` (B, D, h, w). The
+            patch grid is large (ViT-B at 518 px: 768x37x37 floats = 4.2 MB per image), hence not a default.
+        num_workers: DataLoader workers for loading/preprocessing.
+        resume: keep shards of an earlier interrupted run with the same settings and skip their ids; ``False``
+            starts again.
+        image_size: preprocessing output side; default: the backbone's ``image_size`` (518 for RAD-DINO).
+        fit: ``"crop"`` (RAD-DINO default), ``"pad"`` or ``"resize"`` (see ``raddino_preprocessing``).
+        split: datalist section(s) to use; ``None`` = all.
+        progress: show a tqdm bar.
+
+    Returns:
+        ``out_path``; read it with :func:`~raddino_monai.inference.embedding_store.load_embeddings`. Resuming
+        with a ``backbone`` argument cannot tell two models of the same shape apart: use a new ``out_path`` (or
+        ``resume=False``) when the weights change.
+
+    Raises:
+        ValueError: unknown pooling / fit / suffix (valid values listed), no images, duplicate ids, or resuming shards
+            made with other settings.
+        CXRLoadError: an image cannot be read (the message names the file).
+
+    Example::
+
+        >>> extract_embeddings("datalist.json", "emb.npz", weights="/models/rad-dino", batch_size=8)
+    """
+    out_path = check_output_path(out_path)
+    unknown = [p for p in pooling if p not in POOLINGS]
+    if unknown or not pooling:
+        raise ValueError(
+            f"extract_embeddings: pooling must be a non-empty subset of {list(POOLINGS)}, got {list(pooling)}."
+        )
+    ids, paths = resolve_inputs(inputs, split)
+    source = {"arch": arch, "weights": str(weights) if weights is not None else None}
+    if backbone is None:
+        backbone = create_backbone(arch, weights=weights)
+    else:
+        source = {"arch": "<backbone argument>", "weights": None}
+    size = int(image_size or backbone.config.image_size)
+    meta = {
+        **source,
+        "embed_dim": backbone.embed_dim,
+        "num_layers": backbone.num_layers,
+        "patch_size": backbone.patch_size,
+        "image_size": size,
+        "fit": fit,
+        "pooling": list(pooling),
+        "bf16": bool(bf16),
+    }
+    preprocess = raddino_preprocessing("image", size, fit)  # validates fit before any file is written
+    store = ShardStore(out_path, meta)
+    done = store.open(resume)
+    todo = [n for n, i in enumerate(ids) if i not in done]
+    if done:
+        logger.info("extract_embeddings: resuming, %d of %d images already done", len(ids) - len(todo), len(ids))
+    dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    device = torch.device(device)
+    backbone = backbone.to(device).eval()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    with torch.inference_mode():
+        for index, images in tqdm(loader, desc="embeddings", disable=not progress, unit="batch"):
+            with autocast:
+                feats = backbone.forward_features(images.to(device))
+            arrays = {name: POOLINGS[name](feats).float().cpu().numpy() for name in pooling}
+            store.write([ids[todo[int(k)]] for k in index], arrays)
+    results: dict[str, np.ndarray] = store.collect(ids)
+    save_embeddings(out_path, ids, results, meta)
+    store.remove()
+    return out_path
+

@@ -1,0 +1,38 @@
+"""Checkpoint I/O for DINOv2 backbones: safe loading, DINOv2 <-> Hugging Face naming, HF folder export."""
+
+from __future__ import annotations
+
+from raddino_monai.models.weights.convert import convert_head, convert_to_dinov2, convert_to_hf, infer_spec
+from raddino_monai.models.weights.dinov2_keys import dinov2_to_hf, hf_to_dinov2, memory_to_released, released_to_memory
+from raddino_monai.models.weights.hf_folder import (
+    export_dinov2_safetensors,
+    export_hf_folder,
+    is_hf_folder,
+    raddino_preprocessor_config,
+    read_hf_folder,
+    released_state_dict,
+)
+from raddino_monai.models.weights.load import load_backbone_weights, load_released_state, read_backbone_weights
+from raddino_monai.models.weights.safe_load import CheckpointError, load_checkpoint
+
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "dinov2_to_hf",
+    "hf_to_dinov2",
+    "memory_to_released",
+    "released_to_memory",
+    "is_hf_folder",
+    "read_hf_folder",
+    "raddino_preprocessor_config",
+    "released_state_dict",
+    "export_hf_folder",
+    "export_dinov2_safetensors",
+    "read_backbone_weights",
+    "load_released_state",
+    "load_backbone_weights",
+    "convert_to_hf",
+    "convert_to_dinov2",
+    "convert_head",
+    "infer_spec",
+]

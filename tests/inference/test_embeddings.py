@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModel
+
+from raddino_monai.inference import extract_embeddings, load_embeddings, resolve_inputs
+from raddino_monai.models import RadDinoBackbone, export_hf_folder
+from raddino_monai.transforms import CXRLoadError
+
+# PIL resizes the uint8 image and rounds to uint8 (BitImageProcessor); we resize floats. Measured difference on the
+# sample images: <= 0.95 grey levels, i.e. below 1/255 in [0, 1] units = 1/255/0.2583 after normalisation.
+PIXEL_TOL = 1.0 / 255.0 / 0.2583
+COSINE_TOL = 0.999  # per-token cosine similarity between our features and the model-card path's
+
+
+def _card_features(folder: Path, path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The microsoft/rad-dino model-card path: processor + AutoModel; CLS and the (D, h, w) patch grid [CARD]."""
+    processor = AutoImageProcessor.from_pretrained(str(folder), backend="pil")  # = use_fast=False in transformers 4
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    pixels = processor(images=Image.open(path), return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        tokens = model(pixel_values=pixels).last_hidden_state
+    h = pixels.shape[-1] // 14
+    return pixels[0], tokens[0, 0], tokens[0, 1:].reshape(h, h, -1).permute(2, 0, 1)
+
+
+def test_matches_model_card_path(tiny_backbone: RadDinoBackbone, sample_paths: list[str], tmp_path: Path) -> None:
+    folder = export_hf_folder(tiny_backbone, tmp_path / "hf")  # preprocessor_config.json with RAD-DINO values at 112
+    out = load_embeddings(extract_embeddings(sample_paths[:2], tmp_path / "e.npz", backbone=tiny_backbone,
+                                             pooling=("cls", "patch"), progress=False))
+    for n, path in enumerate(sample_paths[:2]):
+        pixels, cls, grid = _card_features(folder, path)
+        with torch.no_grad():  # same pixels through our backbone: exact up to float rounding
+            ours = tiny_backbone.forward_features(pixels[None])
+        torch.testing.assert_close(ours["cls_token"][0], cls, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours["patch_grid"][0], grid, rtol=1e-5, atol=1e-5)
+        # our preprocessing (float) vs BitImageProcessor (uint8): features agree within the stated tolerance
+        ours_cls, ours_grid = torch.from_numpy(out["cls"][n]), torch.from_numpy(out["patch"][n])
+        assert F.cosine_similarity(ours_cls, cls, dim=0) > COSINE_TOL
+        assert F.cosine_similarity(ours_grid.flatten(1), grid.flatten(1), dim=0).min() > COSINE_TOL
+
+
+def test_preprocessing_within_tolerance_of_bit_image_processor(tiny_backbone: RadDinoBackbone, sample_paths: list[str],
+                                                               tmp_path: Path) -> None:
+    from monai.transforms import Compose
+
+    from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
+
+    folder = export_hf_folder(tiny_backbone, tmp_path / "hf")
+    transform = Compose([LoadCXRd("image"), raddino_preprocessing("image", size=112)])
+    for path in sample_paths[:2]:
+        pixels, _, _ = _card_features(folder, path)
+        ours = torch.as_tensor(transform({"image": path})["image"])
+        assert (ours - pixels).abs().max() <= PIXEL_TOL
+
+
+def test_outputs_ids_order_and_formats(tiny_backbone: RadDinoBackbone, sample_paths: list[str], tmp_path: Path) -> None:
+    npz = load_embeddings(extract_embeddings(sample_paths, tmp_path / "e.npz", backbone=tiny_backbone, batch_size=2,
+                                             pooling=("cls", "mean", "patch"), progress=False))
+    assert npz["ids"] == sample_paths
+    assert npz["cls"].shape == (5, 192) and npz["mean"].shape == (5, 192) and npz["patch"].shape == (5, 192, 8, 8)
+    assert npz["cls"].dtype == np.float32 and npz["meta"]["image_size"] == 112
+    np.testing.assert_allclose(npz["mean"], npz["patch"].mean(axis=(2, 3)), rtol=1e-5, atol=1e-5)
+    st = load_embeddings(extract_embeddings(sample_paths[::-1], tmp_path / "e.safetensors", backbone=tiny_backbone,
+                                            batch_size=3, progress=False))
+    assert st["ids"] == sample_paths[::-1] and set(st) == {"ids", "meta", "cls", "mean"}
+    np.testing.assert_allclose(st["cls"][::-1], npz["cls"], rtol=1e-5, atol=1e-5)  # batch-independent, deterministic
+    assert not (tmp_path / "e.npz.parts").exists()
+    bf16 = load_embeddings(extract_embeddings(sample_paths[:2], tmp_path / "bf16.npz", backbone=tiny_backbone,
+                                              bf16=True, progress=False))
+    assert bf16["cls"].dtype == np.float32
+    np.testing.assert_allclose(bf16["mean"], npz["mean"][:2], atol=0.05)  # bf16 autocast: ~3 significant digits
+    with pytest.raises(ValueError, match="'cls', 'mean', 'patch'"):
+        extract_embeddings(sample_paths, tmp_path / "x.npz", backbone=tiny_backbone, pooling=("max",))
+    with pytest.raises(ValueError, match=".npz"):
+        extract_embeddings(sample_paths, tmp_path / "x.h5", backbone=tiny_backbone, progress=False)
+
+
+def test_resume_skips_done_ids(tiny_backbone: RadDinoBackbone, sample_paths: list[str], tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = load_embeddings(extract_embeddings(sample_paths, tmp_path / "ref.npz", backbone=tiny_backbone,
+                                                   batch_size=2, progress=False))
+    calls: list[int] = []
+    original = tiny_backbone.forward_features
+
+    def crashing(x: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        calls.append(x.shape[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # interrupted during the second batch
+        return original(x, masks)
+
+    monkeypatch.setattr(tiny_backbone, "forward_features", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        extract_embeddings(sample_paths, tmp_path / "e.npz", backbone=tiny_backbone, batch_size=2, progress=False)
+    assert len(list((tmp_path / "e.npz.parts").glob("shard_*.npz"))) == 1
+    calls.clear()
+    def counting(x: torch.Tensor, masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        calls.append(x.shape[0])
+        return original(x, masks)
+
+    monkeypatch.setattr(tiny_backbone, "forward_features", counting)
+    resumed = load_embeddings(extract_embeddings(sample_paths, tmp_path / "e.npz", backbone=tiny_backbone,
+                                                 batch_size=2, progress=False))
+    assert calls == [2, 1]  # only the 3 images not done before
+    assert resumed["ids"] == reference["ids"]
+    np.testing.assert_allclose(resumed["cls"], reference["cls"], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_refuses_other_settings(tiny_backbone: RadDinoBackbone, sample_paths: list[str], tmp_path: Path) -> None:
+    parts = tmp_path / "e.npz.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text('{"image_size": 518}')
+    with pytest.raises(ValueError, match="image_size"):
+        extract_embeddings(sample_paths, tmp_path / "e.npz", backbone=tiny_backbone, progress=False)
+    extract_embeddings(sample_paths[:1], tmp_path / "e.npz", backbone=tiny_backbone, resume=False, progress=False)
+
+
+def test_inputs_folder_datalist_and_errors(sample_paths: list[str], tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(sample_paths[0], folder / "b.png")
+    shutil.copy(sample_paths[1], folder / "sub" / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    ids, paths = resolve_inputs(folder)
+    assert ids == ["b.png", "sub/a.png"] and paths[1] == str(folder / "sub" / "a.png")
+    datalist = tmp_path / "list.json"
+    datalist.write_text('{"test": [{"image": "imgs/b.png"}, {"image": "imgs/sub/a.png", "id": "case-7"}]}')
+    assert resolve_inputs(datalist)[0] == ["imgs/b.png", "case-7"]
+    with pytest.raises(ValueError, match="duplicate"):
+        resolve_inputs([sample_paths[0], sample_paths[0]])
+    with pytest.raises(FileNotFoundError):
+        resolve_inputs(tmp_path / "missing")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"broken")
+    with pytest.raises(CXRLoadError, match="bad.png"):
+        extract_embeddings([str(bad)], tmp_path / "e.npz", arch="tiny_vit_p16", progress=False)
