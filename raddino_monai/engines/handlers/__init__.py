@@ -1,0 +1,38 @@
+"""Handlers for :class:`~raddino_monai.engines.SSLTrainer` (one per file; side effects on rank 0 only).
+
+* :class:`SSLCheckpointHandler` (:mod:`.checkpoint`): atomic checkpoints, keep-last-N, exact resume.
+* :class:`NaNGuard` (:mod:`.nan_guard`): stop at the first non-finite loss / gradient norm, before the step.
+* :class:`SSLTensorBoardHandler` (:mod:`.tensorboard`): loss terms, schedules, collapse monitors, throughput.
+* :class:`ThroughputMonitor` (:mod:`.throughput`): images/s and data-wait share.
+* :class:`SSLProgressBar` (:mod:`.progress`): tqdm progress bar with the loss.
+* :class:`TeacherExportHandler` (:mod:`.export`): teacher backbone as an HF folder and a bundle ``model.pt``.
+"""
+
+from __future__ import annotations
+
+from raddino_monai.engines.handlers.checkpoint import (
+    SSLCheckpointHandler,
+    capture_rng_state,
+    find_checkpoints,
+    latest_checkpoint,
+    restore_rng_state,
+)
+from raddino_monai.engines.handlers.export import TeacherExportHandler
+from raddino_monai.engines.handlers.nan_guard import NaNGuard, NonFiniteLossError
+from raddino_monai.engines.handlers.progress import SSLProgressBar
+from raddino_monai.engines.handlers.tensorboard import SSLTensorBoardHandler
+from raddino_monai.engines.handlers.throughput import ThroughputMonitor
+
+__all__ = [
+    "NaNGuard",
+    "NonFiniteLossError",
+    "SSLCheckpointHandler",
+    "SSLProgressBar",
+    "SSLTensorBoardHandler",
+    "TeacherExportHandler",
+    "ThroughputMonitor",
+    "capture_rng_state",
+    "find_checkpoints",
+    "latest_checkpoint",
+    "restore_rng_state",
+]

@@ -1,0 +1,76 @@
+"""SSLTensorBoardHandler: scalars of an :class:`~raddino_monai.engines.SSLTrainer` run (rank 0).
+
+Logged every ``interval`` iterations under ``loss/`` (each weighted term and the total), ``monitor/`` (teacher-output
+entropy, unweighted KoLeo: collapse monitors), ``schedule/`` (lr, weight decay, teacher momentum, teacher temperature,
+last-layer lr), ``grad_norm/`` (pre-clip, per student submodule) and ``throughput/`` (images/s, data-wait share).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from ignite.engine import Engine, Events
+from torch.utils.tensorboard import SummaryWriter
+
+from raddino_monai.engines.handlers._rank import is_main_process
+
+__all__ = ["SSLTensorBoardHandler"]
+
+_MONITORS = ("teacher_entropy", "koleo_raw")
+
+
+class SSLTensorBoardHandler:
+    """Write SSL scalars to TensorBoard.
+
+    Args:
+        log_dir: event-file folder.
+        interval: iterations between writes.
+
+    Example::
+
+        >>> SSLTensorBoardHandler("runs/tb", interval=10).attach(trainer)
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str], interval: int = 10) -> None:
+        if interval < 1:
+            raise ValueError(f"interval must be >= 1, found {interval}.")
+        self.log_dir, self.interval = str(log_dir), interval
+        self.writer: SummaryWriter | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Register the writer on rank 0 only."""
+        if not is_main_process():
+            return
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self.write)
+        engine.add_event_handler(Events.COMPLETED, self.close)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, self.close_on_error)
+
+    def write(self, engine: Engine) -> None:
+        """Log the current iteration's scalars."""
+        if self.writer is None:
+            self.writer = SummaryWriter(log_dir=self.log_dir)
+        step, output = engine.state.iteration, engine.state.output
+        for name, value in output.get("losses", {}).items():
+            self.writer.add_scalar(f"{'monitor' if name in _MONITORS else 'loss'}/{name}", value, step)
+        schedule = output.get("schedule")
+        if schedule is not None:
+            for name, value in dataclasses.asdict(schedule).items():
+                self.writer.add_scalar(f"schedule/{name}", value, step)
+        for name, value in output.get("grad_norms", {}).items():
+            self.writer.add_scalar(f"grad_norm/{name}", value, step)
+        for name in ("images_per_s", "data_wait_share"):
+            value = getattr(engine.state, "throughput", {}).get(name)
+            if value is not None:
+                self.writer.add_scalar(f"throughput/{name}", value, step)
+
+    def close(self, engine: Engine) -> None:
+        """Flush and close the event file."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def close_on_error(self, engine: Engine, error: BaseException) -> None:
+        """Close the writer, then let the exception propagate."""
+        self.close(engine)
+        raise error

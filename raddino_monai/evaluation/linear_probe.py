@@ -1,0 +1,271 @@
+"""Linear probing of a frozen encoder (RAD-DINO [PAPER] §4.2, Tables 2-4; label efficiency Table 2).
+
+Protocol: the backbone is frozen; a single linear layer on pooled features (:mod:`.features`) is trained with
+AdamW, a cosine schedule, batch 96, 100 epochs and base lr 5e-5 ([PAPER] §4 / appendix, as summarised in the
+project's issue 5). Training uses random flip / crop / affine / intensity / noise augmentation (:mod:`.augment`);
+with ``augment=False`` features are extracted once and the probe is trained on the cached embeddings (fast path).
+Per-class and macro AUPRC (primary) and AUROC are computed on the test split with scikit-learn, for every seed and
+label fraction (patient-level, nested subsets from :func:`raddino_monai.data.splits.label_fraction`), and summarised
+as mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import DataLoader, Dataset
+from torch import nn
+from tqdm.auto import tqdm
+
+from raddino_monai.data.splits import label_fraction
+
+from .augment import AugmentationConfig, classification_transforms
+from .features import FrozenEncoder
+from .labels import encode_targets, infer_classes, num_outputs, output_names
+from .metrics import TASKS, classification_metrics, summarise_runs
+from .probe_model import TASK_ACTIVATIONS, TASK_LOSSES, init_linear
+
+__all__ = ["LinearProbeConfig", "extract_features", "train_linear_head", "predict_probabilities", "run_linear_probe"]
+
+
+@dataclass
+class LinearProbeConfig:
+    """Linear-probe settings. Defaults follow RAD-DINO [PAPER] §4 / appendix unless marked otherwise.
+
+    Args:
+        task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
+        label_key: datalist key of the label.
+        classes: class names; default: inferred from the training items (:func:`.labels.infer_classes`).
+        pooling: ``"cls"`` (paper), ``"cls_patchmean"`` or ``"last_n_cls"`` ([DV2] linear eval).
+        n_last_blocks: blocks for ``"last_n_cls"`` ([DV2] n in {1, 4}).
+        image_size: input side ([HF] 518).
+        fit: ``raddino_preprocessing`` fit (``"crop"`` = [HF] processor).
+        epochs: 100 [PAPER].
+        batch_size: 96 [PAPER].
+        base_lr: 5e-5 [PAPER]; used as the AdamW lr at ``batch_size`` (no batch scaling).
+        weight_decay: AdamW weight decay; not stated in the paper, 0.01 = torch AdamW default (ours).
+        warmup_epochs: linear warmup before the cosine decay (ours: 0).
+        augment: train on augmented images (paper); False = cached-embedding fast path.
+        augmentation: augmentation magnitudes (ours, see :class:`.augment.AugmentationConfig`).
+        seeds: repetitions (5 [PAPER]: mean ± std over 5 seeds).
+        label_fractions: training-label fractions (1 %, 10 %, 100 % [PAPER] Table 2).
+        stratify: stratify the label-fraction subsets by label (single-label tasks only).
+        feature_batch_size: batch size of frozen feature extraction.
+        device: torch device string.
+        num_workers: DataLoader workers.
+    """
+
+    task: str = "multilabel"
+    label_key: str = "label"
+    classes: list[str] | None = None
+    pooling: str = "cls"
+    n_last_blocks: int = 4
+    image_size: int = 518
+    fit: str = "crop"
+    epochs: int = 100
+    batch_size: int = 96
+    base_lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_epochs: int = 0
+    augment: bool = True
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    label_fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
+    stratify: bool = True
+    feature_batch_size: int = 32
+    device: str = "cpu"
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"LinearProbeConfig.task={self.task!r}; valid values: {list(TASKS)}.")
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.label_fractions = tuple(float(f) for f in self.label_fractions)
+        if isinstance(self.augmentation, Mapping):
+            self.augmentation = AugmentationConfig(**self.augmentation)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict of every setting (saved next to the results)."""
+        return dataclasses.asdict(self)
+
+
+def _cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def fn(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return fn
+
+
+def extract_features(
+    encoder: FrozenEncoder,
+    images: Sequence[str],
+    transform: Callable,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    desc: str = "features",
+) -> torch.Tensor:
+    """Pooled frozen features of image files.
+
+    Args:
+        encoder: the frozen encoder.
+        images: image paths.
+        transform: dictionary transform mapping ``{"image": path}`` to a ``(3, S, S)`` tensor.
+        batch_size: images per forward pass.
+        device: torch device.
+        num_workers: DataLoader workers.
+        desc: progress-bar label.
+
+    Returns:
+        ``(N, F)`` float32 on the CPU, in the order of ``images``.
+    """
+    loader = DataLoader(Dataset([{"image": p} for p in images], transform), batch_size=batch_size,
+                        num_workers=num_workers)
+    encoder = encoder.to(device).eval()
+    out = [encoder(batch["image"].to(device)).float().cpu() for batch in tqdm(loader, desc=desc, leave=False)]
+    return torch.cat(out) if out else torch.zeros(0, encoder.out_dim)
+
+
+def train_linear_head(
+    head: nn.Linear,
+    epoch_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    steps_per_epoch: int,
+    config: LinearProbeConfig,
+    log: Callable[[str, float, int], None] | None = None,
+) -> list[float]:
+    """AdamW + cosine training loop of a linear head on feature batches.
+
+    Args:
+        head: the linear layer (trained in place).
+        epoch_batches: ``epoch -> iterable of (features (B, F), targets)``.
+        steps_per_epoch: batches per epoch (for the schedule).
+        config: probe settings (epochs, lr, weight decay, warmup, task, device).
+        log: optional ``(tag, value, step)`` sink (e.g. TensorBoard ``add_scalar``).
+
+    Returns:
+        mean training loss per epoch.
+    """
+    device = torch.device(config.device)
+    head.to(device).train()
+    opt = torch.optim.AdamW(head.parameters(), lr=config.base_lr, weight_decay=config.weight_decay)
+    total = max(1, config.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine_lambda(total, config.warmup_epochs * steps_per_epoch))
+    loss_fn, history, step = TASK_LOSSES[config.task], [], 0
+    for epoch in tqdm(range(config.epochs), desc="linear probe", leave=False):
+        losses = []
+        for feats, target in epoch_batches(epoch):
+            loss = loss_fn(head(feats.to(device)), target.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            if log is not None:
+                log("train/loss", losses[-1], step)
+            step += 1
+        history.append(float(np.mean(losses)) if losses else math.nan)
+    return history
+
+
+@torch.no_grad()
+def predict_probabilities(head: nn.Linear, features: torch.Tensor, task: str, device: str = "cpu") -> np.ndarray:
+    """Probabilities of the linear head on features ``(N, F)``: ``(N,)`` binary, ``(N, C)`` otherwise."""
+    head.to(device).eval()
+    return TASK_ACTIVATIONS[task](head(features.to(device))).cpu().numpy()
+
+
+def _cached_batches(feats: torch.Tensor, targets: torch.Tensor, batch: int, seed: int) -> Callable:
+    def batches(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            yield feats[idx], targets[idx]
+
+    return batches
+
+
+def _image_batches(
+    encoder: FrozenEncoder, items: list[dict[str, Any]], targets: torch.Tensor, config: LinearProbeConfig, seed: int
+) -> Callable:
+    transform = classification_transforms(config.image_size, config.fit, augment=True, aug=config.augmentation)
+    transform.set_random_state(seed)
+    data = [{"image": it["image"], "target": t} for it, t in zip(items, targets)]
+    loader = DataLoader(Dataset(data, transform), batch_size=config.batch_size, shuffle=True,
+                        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed))
+    encoder.to(config.device)
+
+    def batches(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in loader:
+            yield encoder(batch["image"].to(config.device)), batch["target"]
+
+    return batches
+
+
+def run_linear_probe(
+    encoder: FrozenEncoder,
+    train_items: Sequence[Mapping[str, Any]],
+    test_items: Sequence[Mapping[str, Any]],
+    config: LinearProbeConfig,
+    log: Callable[[str, float, int], None] | None = None,
+) -> dict[str, Any]:
+    """Train and test linear probes for every label fraction × seed.
+
+    Args:
+        encoder: frozen encoder (pooling set to ``config.pooling``).
+        train_items: training datalist items (``image``, ``config.label_key``, ``patient_id``).
+        test_items: test datalist items (patient-disjoint from ``train_items``).
+        config: settings.
+        log: optional scalar sink ``(tag, value, step)``.
+
+    Returns:
+        ``{"classes", "score_names", "runs": [{"fraction", "seed", "n_train", <metrics>}],
+        "summary": {fraction: {metric: (mean, std)}}}``.
+
+    Raises:
+        ValueError: empty splits or labels that do not match the task.
+    """
+    if not train_items or not test_items:
+        raise ValueError(
+            f"run_linear_probe needs training and test items; got {len(train_items)} and {len(test_items)}."
+        )
+    classes = list(config.classes or infer_classes(list(train_items) + list(test_items), config.label_key, config.task))
+    names = output_names(config.task, classes)
+    eval_tf = classification_transforms(config.image_size, config.fit, augment=False)
+    paths = sorted({str(it["image"]) for it in list(train_items) + list(test_items)})
+    needed = paths if not config.augment else sorted({str(it["image"]) for it in test_items})
+    feats = extract_features(encoder, needed, eval_tf, config.feature_batch_size, config.device, config.num_workers)
+    row_of = {p: i for i, p in enumerate(needed)}
+    test_x = feats[[row_of[str(it["image"])] for it in test_items]]
+    test_y = encode_targets(test_items, config.label_key, config.task, classes)
+    single_label = config.task != "multilabel"
+    runs: list[dict[str, Any]] = []
+    for fraction in config.label_fractions:
+        for seed in config.seeds:
+            subset = label_fraction(train_items, fraction, seed=seed,
+                                    stratify_key=config.label_key if config.stratify and single_label else None)
+            y = torch.as_tensor(encode_targets(subset, config.label_key, config.task, classes))
+            head = init_linear(nn.Linear(encoder.out_dim, num_outputs(config.task, classes)), seed)
+            steps = math.ceil(len(subset) / config.batch_size)
+            if config.augment:
+                batches = _image_batches(encoder, list(subset), y, config, seed)
+            else:
+                x = feats[[row_of[str(it["image"])] for it in subset]]
+                batches = _cached_batches(x, y, config.batch_size, seed)
+            tag_log = None if log is None else (lambda t, v, s, f=fraction, sd=seed: log(f"{t}/frac{f}/seed{sd}", v, s))
+            history = train_linear_head(head, batches, steps, config, tag_log)
+            scores = predict_probabilities(head, test_x, config.task, config.device)
+            metrics = classification_metrics(test_y, scores, config.task, names)
+            runs.append({"fraction": fraction, "seed": seed, "n_train": len(subset), "final_loss": history[-1],
+                         **metrics})
+    summary = {f: summarise_runs([{k: v for k, v in r.items() if k not in ("fraction", "seed")}
+                                  for r in runs if r["fraction"] == f]) for f in config.label_fractions}
+    return {"classes": classes, "score_names": names, "runs": runs, "summary": summary}

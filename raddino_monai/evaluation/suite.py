@@ -1,0 +1,75 @@
+"""Evaluation suite: every task for every encoder, one combined results table (``tools/evaluate.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .linear_probe import LinearProbeConfig
+from .metadata_probe import MetadataProbeConfig
+from .runners import linear_probe_run, metadata_probe_run, parse_encoder, segment_train_run
+from .segmentation import SegmentationConfig
+from .tables import write_results
+
+__all__ = ["SUITE_TASKS", "run_suite"]
+
+
+def _linear(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return linear_probe_run(encoder, datalist, out, LinearProbeConfig(**opts))["records"]
+
+
+def _metadata(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    opts = dict(opts)
+    extraction = {k: opts.pop(k) for k in ("pooling", "image_size", "fit", "batch_size", "device") if k in opts}
+    return metadata_probe_run(encoder, datalist, out, MetadataProbeConfig(**opts), **extraction)["records"]
+
+
+def _segmentation(
+    encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    return segment_train_run(encoder, datalist, out, SegmentationConfig(**opts))["records"]
+
+
+#: task name -> ``fn(encoder spec, datalist, output folder, options) -> records``.
+SUITE_TASKS: dict[str, Callable[[str, str | Path | None, Path, Mapping[str, Any]], list[dict[str, Any]]]] = {
+    "linear_probe": _linear,
+    "metadata_probe": _metadata,
+    "segmentation": _segmentation,
+}
+
+
+def run_suite(
+    encoders: Sequence[str],
+    tasks: Sequence[str],
+    datalist: str | Path | None,
+    output_dir: str | Path,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run ``tasks`` for ``encoders`` and write the combined ``results.{csv,md}`` and ``config.json``.
+
+    Args:
+        encoders: encoder specs (``arch`` or ``arch:weights``).
+        tasks: keys of :data:`SUITE_TASKS`.
+        datalist: datalist path (``None``: embedded sample data).
+        output_dir: results folder (one sub-folder per encoder and task).
+        options: per-task config overrides.
+
+    Returns:
+        ``{"records", "files"}``.
+
+    Raises:
+        ValueError: an unknown task (before anything runs).
+    """
+    unknown = [t for t in tasks if t not in SUITE_TASKS]
+    if unknown:
+        raise ValueError(f"Unknown tasks {unknown}; valid values: {sorted(SUITE_TASKS)}.")
+    options = options or {}
+    out = Path(output_dir)
+    records: list[dict[str, Any]] = []
+    for encoder in encoders:
+        for task in tasks:
+            folder = out / parse_encoder(encoder)[0] / task
+            records += SUITE_TASKS[task](encoder, datalist, folder, options.get(task, {}))
+    cfg = {"encoders": list(encoders), "tasks": list(tasks), "datalist": str(datalist), "options": dict(options)}
+    return {"records": records, "files": write_results(records, out, cfg)}

@@ -1,0 +1,125 @@
+"""Handlers: atomic checkpoints survive a crash mid-save, damaged files are skipped, NaN guard stops before the step,
+TensorBoard scalars, teacher export, throughput, RNG round trip."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Events
+from ssl_helpers import make_trainer, student_state
+from transformers import AutoModel
+
+import raddino_monai.engines.handlers.checkpoint as checkpoint_module
+from raddino_monai.engines.handlers import (
+    NaNGuard,
+    NonFiniteLossError,
+    SSLCheckpointHandler,
+    SSLTensorBoardHandler,
+    TeacherExportHandler,
+    ThroughputMonitor,
+    capture_rng_state,
+    find_checkpoints,
+    latest_checkpoint,
+    restore_rng_state,
+)
+
+
+def _stop_after(trainer, iteration: int) -> None:
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=iteration), lambda e: e.terminate())
+
+
+def test_crash_mid_save_keeps_last_good_checkpoint(tmp_path, monkeypatch) -> None:
+    handler = SSLCheckpointHandler(tmp_path, save_interval=2, n_saved=2, resume=False, save_final=False)
+    trainer = make_trainer(max_epochs=1, handlers=[handler])
+    _stop_after(trainer, 2)
+    trainer.run()
+    good = tmp_path / "checkpoint_00000002.pt"
+    assert good.is_file()
+
+    def crashing_save(obj, f, *args, **kwargs):  # writes half a file, then the "machine dies"
+        f.write(b"partial checkpoint bytes")
+        raise OSError("simulated crash while writing")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", crashing_save)
+    trainer.state.iteration = 4
+    with pytest.raises(OSError, match="simulated crash"):
+        handler.save(trainer)
+    assert not (tmp_path / "checkpoint_00000004.pt").exists()
+    assert find_checkpoints(tmp_path) == [good]
+    monkeypatch.undo()
+    (tmp_path / "checkpoint_00000006.pt").write_bytes(b"damaged")  # e.g. disk corruption after the fact
+    path, ckpt = latest_checkpoint(tmp_path)
+    assert path == good and ckpt["iteration"] == 2
+
+
+def test_keep_last_n(tmp_path) -> None:
+    trainer = make_trainer(max_epochs=2, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1, n_saved=2)])
+    trainer.run()
+    assert [p.name for p in find_checkpoints(tmp_path)] == ["checkpoint_00000005.pt", "checkpoint_00000006.pt"]
+
+
+def test_nan_guard_stops_before_the_optimizer_step(tmp_path) -> None:
+    handlers = [NaNGuard(), SSLCheckpointHandler(tmp_path, save_interval=1, resume=False)]
+    trainer = make_trainer(max_epochs=1, handlers=handlers)
+
+    def poison(engine) -> None:  # the 3rd batch carries a NaN pixel
+        if engine.state.iteration == 2:  # fetched before the counter moves to 3
+            engine.state.batch["global_crops"][0, 0, 0, 0] = float("nan")
+
+    trainer.add_event_handler(Events.GET_BATCH_COMPLETED, poison)
+    with pytest.raises(NonFiniteLossError, match="iteration 3"):
+        trainer.run()
+    last = find_checkpoints(tmp_path)[-1]
+    assert last.name == "checkpoint_00000002.pt"
+    saved = torch.load(last, weights_only=True)["model"]
+    for key, value in student_state(trainer).items():  # no update happened with the NaN loss
+        assert torch.equal(saved[f"student.{key}"], value), key
+
+
+def test_tensorboard_export_and_throughput(tmp_path) -> None:
+    monitor = ThroughputMonitor(warmup=1)
+    handlers = [
+        monitor,
+        SSLTensorBoardHandler(tmp_path / "tb", interval=1),
+        TeacherExportHandler(tmp_path / "teacher_hf", model_path=tmp_path / "models" / "model.pt"),
+    ]
+    trainer = make_trainer(max_epochs=1, handlers=handlers)
+    trainer.run()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {"loss/loss", "loss/dino", "loss/ibot", "loss/koleo", "monitor/teacher_entropy", "monitor/koleo_raw"}
+    expected |= {"schedule/lr", "schedule/weight_decay", "schedule/momentum", "schedule/teacher_temp"}
+    assert expected | {"grad_norm/backbone", "throughput/images_per_s"} <= tags
+    assert len(events.Scalars("loss/loss")) == 3
+    hf = AutoModel.from_pretrained(tmp_path / "teacher_hf")
+    teacher = trainer.model.teacher["backbone"]
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(hf(pixel_values=x).last_hidden_state[:, 0], teacher(x), atol=1e-5)
+    state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    assert state.keys() == teacher.state_dict().keys()
+    summary = trainer.state.throughput
+    assert summary["images"] == 8 and summary["images_per_s"] > 0 and 0 <= summary["data_wait_share"] < 1
+    assert monitor.summary() == summary
+
+
+def test_rng_state_round_trip() -> None:
+    torch.manual_seed(1), np.random.seed(2), random.seed(3)
+    state = capture_rng_state()
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    restore_rng_state(state)
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1]) and first[2] == again[2]
+
+
+def test_checkpoint_validation(tmp_path) -> None:
+    with pytest.raises(ValueError, match="n_saved"):
+        SSLCheckpointHandler(tmp_path, n_saved=0)
+    trainer = make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, load_path=tmp_path / "nope.pt")])
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        trainer.run()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from raddino_monai.evaluation.segmentation import (
+    SegmentationConfig,
+    build_segmentation_model,
+    evaluate_segmentation,
+    predict_segmentation,
+    train_segmentation,
+)
+
+
+def test_train_evaluate_predict_upernet(tiny_backbone: torch.nn.Module, sample_items: dict, tmp_path) -> None:
+    cfg = SegmentationConfig(head="upernet", head_kwargs={"channels": 8, "neck_channels": 8}, image_size=28,
+                             epochs=2, batch_size=3, class_names=["background", "lung"])
+    model = build_segmentation_model(tiny_backbone, cfg)
+    head_before = [p.clone() for p in model.head.parameters()]
+    backbone_before = [p.clone() for p in tiny_backbone.parameters()]
+    history = train_segmentation(model, sample_items["masked"], cfg)
+    assert len(history) == 2 and all(np.isfinite(history))
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, model.head.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(backbone_before, tiny_backbone.parameters()))
+    res = evaluate_segmentation(model, sample_items["masked_test"], cfg)
+    assert len(res["per_image"]) == 3 and set(res["summary"]) == {"dice/lung", "dice"}
+    assert 0.0 <= res["summary"]["dice/lung"][0] <= 1.0
+    image = sample_items["masked"][0]["image"]
+    out = predict_segmentation(model, [image], cfg, tmp_path, write_nifti=True)[0]
+    with Image.open(image) as src, Image.open(out["mask"]) as mask, Image.open(out["overlay"]) as overlay:
+        assert mask.size == src.size and overlay.size == src.size and overlay.mode == "RGB"
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
+    assert (tmp_path / out["nifti"]).is_file()
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
+def test_linear_head_modes(tiny_backbone: torch.nn.Module, sample_items: dict, mode: str) -> None:
+    names = ["background", "lung"] if mode == "multiclass" else ["lung"]
+    cfg = SegmentationConfig(head="linear", mask_mode=mode, class_names=names, image_size=28, epochs=1, batch_size=3,
+                             augment=mode == "multilabel", horizontal_flip=False)
+    model = build_segmentation_model(tiny_backbone, cfg)
+    train_segmentation(model, sample_items["masked"][:3], cfg)
+    res = evaluate_segmentation(model, sample_items["masked_test"][:2], cfg)
+    assert list(res["summary"]) == ["dice/lung", "dice"]
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="valid values"):
+        SegmentationConfig(mask_mode="instance")
+    assert SegmentationConfig().lr == 5e-4 and SegmentationConfig().batch_size == 80
