@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from .metrics import mean_std
 
 __all__ = ["DEFAULT_BIN_EDGES", "SEX_CODES", "BINNINGS", "CATEGORICAL_ATTRIBUTES", "MetadataProbeConfig", "bin_values",
-           "encode_sex",
+           "encode_sex", "encode_view", "VIEW_CODES",
            "metadata_targets", "probe_attribute", "run_metadata_probe"]
 
 #: fixed, quantile-free default bin edges (ours; the paper's edges are unknown, see the module docstring).
@@ -81,7 +81,7 @@ class MetadataProbeConfig:
         self.attributes = tuple(self.attributes)
         unknown = [a for a in self.attributes if a not in CATEGORICAL_ATTRIBUTES and a not in self.bin_edges]
         if unknown:
-            raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {['sex', *self.bin_edges]}.")
+            raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {[*CATEGORICAL_ATTRIBUTES, *self.bin_edges]}.")
         self.bin_edges = {k: tuple(float(e) for e in v) for k, v in self.bin_edges.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,8 +106,20 @@ def encode_sex(value: Any) -> int | None:
     return SEX_CODES.get(str(value).strip().lower())
 
 
+#: view groups of a CXR datalist's ``view_group`` key (PA, AP incl. supine, lateral) -> class index.
+VIEW_CODES: dict[str, int] = {"pa": 0, "ap": 1, "lateral": 2}
+
+
+def encode_view(value: Any) -> int | None:
+    """0 (PA) / 1 (AP) / 2 (LATERAL) from :data:`VIEW_CODES`; ``None`` for a missing or unknown view."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return VIEW_CODES.get(str(value).strip().lower())
+
+
 #: categorical attributes -> parser of the raw value into a class index (``None`` = missing); others are binned.
-CATEGORICAL_ATTRIBUTES: dict[str, Callable[[Any], int | None]] = {"sex": encode_sex}
+#: ``view_group`` is not one of the paper's Table 7 attributes; it is a cheap acquisition-level probe for demos.
+CATEGORICAL_ATTRIBUTES: dict[str, Callable[[Any], int | None]] = {"sex": encode_sex, "view_group": encode_view}
 
 
 def _number(value: Any) -> float | None:

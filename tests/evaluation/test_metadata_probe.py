@@ -50,3 +50,9 @@ def test_all_attributes_and_skips() -> None:
     assert math.isnan(by["weight"]["mean"]) and "skipped" in by["weight"]
     with pytest.raises(ValueError, match="same length"):
         probe_attribute(x[:3], items, "sex", MetadataProbeConfig())
+
+
+def test_view_group_is_a_categorical_attribute():
+    from raddino_monai.evaluation.metadata_probe import encode_view
+
+    assert [encode_view(v) for v in ("PA", "ap", "LATERAL", None, "oblique")] == [0, 1, 2, None, None]
