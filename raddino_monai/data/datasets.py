@@ -25,11 +25,14 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from typing import Any
 
-from monai.data import CacheDataset, Dataset, PersistentDataset
+import numpy as np
+import torch
+from monai.data import CacheDataset, Dataset, MetaTensor, PersistentDataset
 from monai.transforms import Compose, RandomizableTrait, Transform
 from tqdm import tqdm
 
@@ -72,12 +75,89 @@ class CXRDataset(_BadFiles, Dataset):
         self.bad_files = list(bad_files)
 
 
+#: suffix of the item key that carries a MetaTensor's meta through the disk cache
+_META_SUFFIX = "__cxr_meta"
+_NDARRAY = "__ndarray__"
+
+
+def _encode(value: Any) -> Any:
+    """Meta / applied-operations value -> only types ``torch.load(weights_only=True)`` accepts (see :func:`_decode`).
+
+    NumPy arrays become ``{"__ndarray__": tensor}``, NumPy scalars Python numbers, enums (MONAI's ``TraceKeys``,
+    ``SpaceKeys``) their string value; containers are encoded recursively.
+    """
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, np.ndarray):
+        return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {_encode(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        encoded = [_encode(v) for v in value]
+        return encoded if isinstance(value, list) else tuple(encoded)
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """Inverse of :func:`_encode` (enums stay plain strings; MONAI's string enums compare and hash equal to them)."""
+    if isinstance(value, Mapping):
+        if set(value) == {_NDARRAY}:
+            return value[_NDARRAY].numpy()
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        decoded = [_decode(v) for v in value]
+        return decoded if isinstance(value, list) else tuple(decoded)
+    return value
+
+
 class CXRPersistentDataset(_BadFiles, PersistentDataset):
-    """:class:`monai.data.PersistentDataset` with the ``bad_files`` skipped by :func:`build_dataset`."""
+    """:class:`monai.data.PersistentDataset` that keeps ``MetaTensor`` meta on cache hits, with ``bad_files``.
+
+    Cached files are always read with ``torch.load(weights_only=True)``, which rejects NumPy arrays and MONAI enums
+    (``spatial_shape``, ``applied_operations``), and MONAI 1.5 (the MONAI Label environment) saves ``MetaTensor``
+    values as plain tensors. So each ``MetaTensor`` value of a dict item is cached as its plain tensor plus a
+    ``{key}__cxr_meta`` entry holding its meta and applied operations encoded as tensors / Python values, and is
+    rebuilt after loading: cache hits equal cache misses on every supported MONAI version.
+
+    Args:
+        args, kwargs: as for :class:`monai.data.PersistentDataset` (``weights_only=True`` is set where supported).
+        bad_files: items skipped by :func:`build_dataset`.
+    """
 
     def __init__(self, *args: Any, bad_files: Sequence[BadFile] = (), **kwargs: Any) -> None:
+        if "weights_only" in inspect.signature(PersistentDataset.__init__).parameters:
+            kwargs.setdefault("weights_only", True)  # MONAI 1.6; MONAI 1.5 hard-codes weights_only=True
         super().__init__(*args, **kwargs)
+        self.weights_only = getattr(self, "weights_only", True)
         self.bad_files = list(bad_files)
+
+    def _pre_transform(self, item_transformed: Any) -> Any:
+        out = super()._pre_transform(item_transformed)
+        if not isinstance(out, Mapping):
+            return out
+        split = dict(out)
+        for key, value in out.items():
+            if isinstance(value, MetaTensor):
+                split[key] = value.as_tensor()
+                split[f"{key}{_META_SUFFIX}"] = {
+                    "meta": _encode(dict(value.meta)),
+                    "applied_operations": _encode(list(value.applied_operations)),
+                }
+        return split
+
+    def _post_transform(self, item_transformed: Any) -> Any:
+        if isinstance(item_transformed, Mapping):
+            item = dict(item_transformed)
+            for key in [k for k in item if isinstance(k, str) and k.endswith(_META_SUFFIX)]:
+                stored = item.pop(key)
+                name = key[: -len(_META_SUFFIX)]
+                item[name] = MetaTensor(
+                    item[name], meta=_decode(stored["meta"]), applied_operations=_decode(stored["applied_operations"])
+                )
+            item_transformed = item
+        return super()._post_transform(item_transformed)
 
 
 class CXRCacheDataset(_BadFiles, CacheDataset):
@@ -206,11 +286,8 @@ def _build_disk(items: list[Any], transform: Compose, options: dict[str, Any]) -
     cache_dir = options["cache_dir"]
     if cache_dir is None:
         raise ValueError("build_dataset: cache='disk' needs cache_dir (a folder for the cached .pt files).")
-    kwargs: dict[str, Any] = {"track_meta": True}
-    if "weights_only" in inspect.signature(PersistentDataset.__init__).parameters:
-        kwargs["weights_only"] = True  # torch.load(weights_only=True) on cache hits (MONAI >= 1.4)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    ds = CXRPersistentDataset(data=items, transform=transform, cache_dir=cache_dir, **kwargs)
+    ds = CXRPersistentDataset(data=items, transform=transform, cache_dir=cache_dir)
     if options["skip_bad_files"]:
         bad = _scan(items, ds._cachecheck, options["num_workers"], options["image_key"], "Caching to disk")
         drop = {b.index for b in bad}

@@ -110,7 +110,10 @@ def prepare_images(
 ) -> dict[str, Any]:
     """Prepare every image under ``src`` into ``dst`` (same relative paths, ``.png`` suffix), in parallel.
 
-    Existing valid outputs are skipped (resume); unreadable inputs are reported, not fatal.
+    Existing valid outputs are skipped (resume); unreadable inputs are reported, not fatal, and so are inputs whose
+    output path another input already takes (``a.dcm`` and ``a.png`` both give ``a.png``; the first in sorted order
+    is prepared). Outputs hold pixels only, and the report holds paths and loader problems only: no DICOM attribute
+    (patient identifiers included) is written or logged.
 
     Args:
         src: input folder (DICOM files with or without suffix, PNG, JPEG, NIfTI).
@@ -120,7 +123,8 @@ def prepare_images(
         overwrite: redo outputs that already exist.
 
     Returns:
-        ``{"written": int, "skipped": int, "failed": [(source path, problem), ...]}``.
+        ``{"written": int, "skipped": int, "failed": [(source path, problem), ...]}`` (``failed`` lists unreadable
+        inputs, then output-name clashes).
 
     Raises:
         FileNotFoundError: ``src`` is not a folder.
@@ -134,11 +138,16 @@ def prepare_images(
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"prepare_images: source folder {src} does not exist or is not a folder")
-    jobs, skipped = [], 0
+    jobs, skipped, clashes = [], 0, []
+    sources_of: dict[Path, Path] = {}
     for path in list_source_images(src):
         rel = path.relative_to(src)
         name = rel.name[: -len(".nii.gz")] if rel.name.lower().endswith(".nii.gz") else rel.stem
         out = dst / rel.parent / f"{name}.png"
+        if out in sources_of:  # e.g. a.dcm and a.png: the first (sorted) source wins, the others are reported
+            clashes.append((str(path), f"output {out} is already written from {sources_of[out]}; rename one of them"))
+            continue
+        sources_of[out] = path
         if not overwrite and is_valid_prepared(out, size):
             skipped += 1
         else:
@@ -155,4 +164,4 @@ def prepare_images(
                     results.append(result)
                     bar.update()
     failed = [(path, problem) for path, problem in results if problem is not None]
-    return {"written": len(results) - len(failed), "skipped": skipped, "failed": failed}
+    return {"written": len(results) - len(failed), "skipped": skipped, "failed": failed + clashes}

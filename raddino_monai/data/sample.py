@@ -8,6 +8,10 @@ each image. ``sample_data/datalist.json`` splits it by patient into training / v
 (when there is one), ``label`` (the finding: ``"COVID-19"``, ``"No Finding"`` or ``"Pneumocystis"``),
 ``patient_id``, ``sex``, ``age``, ``view`` (e.g. ``"AP Supine"``) and ``view_group`` (``"PA"`` / ``"AP"``).
 Regenerate it with ``tools/make_sample_data.py``.
+
+``sample_data/dicom`` holds two small Apache-2.0 DICOMs from torchxrayvision's tests (one CR chest PA, JPEG Baseline,
+8 bits): the MONOCHROME2 original and its MONOCHROME1 twin (same pixels, only PhotometricInterpretation changed),
+see :func:`sample_dicom_paths` and ``sample_data/dicom/ATTRIBUTION.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from typing import Any
 
 from raddino_monai.data.datalist import load_datalist
 
-__all__ = ["sample_data_dir", "sample_datalist_path", "load_sample_datalist"]
+__all__ = [
+    "SAMPLE_DICOMS", "sample_data_dir", "sample_datalist_path", "sample_dicom_paths", "load_sample_datalist",
+]  # fmt: skip
+
+#: PhotometricInterpretation -> file name of the embedded sample DICOM (``sample_data/dicom``)
+SAMPLE_DICOMS: dict[str, str] = {
+    "MONOCHROME2": "cxr_monochrome2_jpeg.dcm",
+    "MONOCHROME1": "cxr_monochrome1_jpeg.dcm",
+}
 
 
 def sample_data_dir() -> Path:
@@ -50,6 +62,30 @@ def sample_datalist_path() -> Path:
         absolute path of the JSON datalist.
     """
     return sample_data_dir() / "datalist.json"
+
+
+def sample_dicom_paths() -> dict[str, Path]:
+    """The two embedded sample DICOMs, keyed by PhotometricInterpretation (see :data:`SAMPLE_DICOMS`).
+
+    Returns:
+        ``{"MONOCHROME2": path, "MONOCHROME1": path}``: absolute paths; loaded with ``LoadCXR`` the two images are
+        inverses of each other (within one grey level).
+
+    Raises:
+        FileNotFoundError: if the package was installed without its data files.
+
+    Example:
+        >>> sorted(sample_dicom_paths())
+        ['MONOCHROME1', 'MONOCHROME2']
+    """
+    folder = sample_data_dir() / "dicom"
+    paths = {photometric: folder / name for photometric, name in SAMPLE_DICOMS.items()}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"sample_dicom_paths: {missing} missing; the package was installed without its package data."
+        )
+    return paths
 
 
 def load_sample_datalist(split: str | Sequence[str] | None = None) -> list[dict[str, Any]]:

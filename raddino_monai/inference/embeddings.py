@@ -3,11 +3,22 @@
 Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (the RAD-DINO ``BitImageProcessor`` recipe on floats:
 short side -> 518 bicubic, centre crop, mean 0.5307 / std 0.2583 [HF]) and the backbone in eval mode; CLS is
 ``last_hidden_state[:, 0]`` and the patch grid ``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
-Results are written per batch to shards, so a rerun with ``resume=True`` skips finished ids.
+Results are written per batch to shards, so a rerun with ``resume=True`` skips finished ids; ``cache_dir`` keeps the
+preprocessed ``(3, S, S)`` tensors (safetensors, keyed by file path, size, mtime and preprocessing settings) so that
+extracting again with another checkpoint skips decoding and resizing.
+
+Agreement with the model-card path ([CARD]: ``AutoImageProcessor`` + ``AutoModel``, one image at a time): on the
+same pixel tensor the backbone gives the card's features up to float rounding (``atol 1e-5``; batching does not
+change them). End to end, the only difference is the resize: ``BitImageProcessor`` resizes a uint8 PIL image and
+rounds to uint8, we resize floats. Stated tolerance (tested on the sample images): preprocessed pixels within
+``1/255`` of the card's before normalisation, and per-token cosine similarity of CLS and patch features
+``> 0.999`` in float32. ``bf16=True`` adds bfloat16 rounding (about 3 significant digits).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -17,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.transforms import Compose
+from monai.utils import convert_to_tensor
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -92,18 +105,49 @@ class _ImageDataset(Dataset):
     """``(index, (3, S, S) float32 tensor)`` for each path, through LoadCXRd + raddino_preprocessing.
 
     Loading runs outside the ``Compose`` so that a bad file raises ``CXRLoadError`` (naming it), not MONAI's
-    generic ``RuntimeError`` wrapper.
+    generic ``RuntimeError`` wrapper. Outputs are plain tensors (no ``MetaTensor`` in the model or the collate).
+
+    Args:
+        paths: image files.
+        load: the loader.
+        preprocess: the preprocessing chain.
+        cache_dir: folder of cached preprocessed tensors, or ``None``.
+        cache_tag: the preprocessing settings, part of every cache key.
     """
 
-    def __init__(self, paths: Sequence[str], load: LoadCXRd, preprocess: Compose) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        load: LoadCXRd,
+        preprocess: Compose,
+        cache_dir: Path | None = None,
+        cache_tag: str = "",
+    ) -> None:
         self.paths, self.load, self.preprocess = list(paths), load, preprocess
+        self.cache_dir, self.cache_tag = cache_dir, cache_tag
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _cache_file(self, path: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        stat = os.stat(path)
+        key = json.dumps([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, self.cache_tag])
+        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.safetensors"
+
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
-        image = self.preprocess(self.load({"image": self.paths[index]}))["image"]
-        return index, torch.as_tensor(image).float()
+        path = self.paths[index]
+        cache_file = self._cache_file(path)
+        if cache_file is not None and cache_file.is_file():
+            return index, load_file(str(cache_file))["image"]
+        image = self.preprocess(self.load({"image": path}))["image"]
+        image = convert_to_tensor(image, dtype=torch.float32, track_meta=False).contiguous()
+        if cache_file is not None:
+            tmp = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp")
+            save_file({"image": image}, str(tmp))
+            tmp.replace(cache_file)  # atomic: concurrent workers never read a half-written file
+        return index, image
 
 
 def extract_embeddings(
@@ -122,6 +166,7 @@ def extract_embeddings(
     image_size: int | None = None,
     fit: str = "crop",
     split: str | Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
     """Extract frozen embeddings for many images into one ``.npz`` or ``.safetensors`` file.
@@ -144,6 +189,8 @@ def extract_embeddings(
         image_size: preprocessing output side; default: the backbone's ``image_size`` (518 for RAD-DINO).
         fit: ``"crop"`` (RAD-DINO default), ``"pad"`` or ``"resize"`` (see ``raddino_preprocessing``).
         split: datalist section(s) to use; ``None`` = all.
+        cache_dir: keep preprocessed tensors here and reuse them in later runs (e.g. the same images with another
+            checkpoint); ``None`` = no cache. Keys include the file's size and mtime, so edited images are redone.
         progress: show a tqdm bar.
 
     Returns:
@@ -189,7 +236,12 @@ def extract_embeddings(
     todo = [n for n, i in enumerate(ids) if i not in done]
     if done:
         logger.info("extract_embeddings: resuming, %d of %d images already done", len(ids) - len(todo), len(ids))
-    dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess)
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+    tag = json.dumps({"image_size": size, "fit": fit})
+    dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess, cache, tag)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     device = torch.device(device)
     backbone = backbone.to(device).eval()

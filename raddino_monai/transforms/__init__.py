@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
-from raddino_monai.transforms.io import INTENSITY_MODES, LoadCXR, LoadCXRd
+from raddino_monai.transforms.io import INTENSITY_MODES, UNKNOWN_META, LoadCXR, LoadCXRd
 from raddino_monai.transforms.preprocess import (
     FIT_MODES,
     RADDINO_PREPROCESS,
@@ -39,6 +39,7 @@ __all__ = [
     "CXRLoadError",
     "read_dicom",
     "INTENSITY_MODES",
+    "UNKNOWN_META",
     "LoadCXR",
     "LoadCXRd",
     # preprocess.py

@@ -163,7 +163,9 @@ def _window(ds: Dataset, values: np.ndarray, window: tuple[float, float] | None,
         return voi_window_unit(values, float(window[0]), float(window[1]))
     if "VOILUTSequence" in ds and len(ds.VOILUTSequence) > 0:
         out_bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-        lut_out = np.asarray(apply_voi_lut(values, ds, index=0, prefer_lut=True), dtype=np.float64)
+        integral = np.array_equal(values, np.round(values))  # a LUT indexes integers; pydicom warns on floats
+        lut_in = np.round(values).astype(np.int64) if integral else values
+        lut_out = np.asarray(apply_voi_lut(lut_in, ds, index=0, prefer_lut=True), dtype=np.float64)
         return np.clip(lut_out / (2.0**out_bits - 1.0), 0.0, 1.0).astype(np.float32)
     if "WindowCenter" in ds and "WindowWidth" in ds:
         function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()

@@ -21,7 +21,9 @@ from monai.transforms import MapTransform, Transform
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
 
-__all__ = ["INTENSITY_MODES", "READERS", "UNKNOWN_META", "LoadCXR", "LoadCXRd", "LoadCXRD", "LoadCXRDict", "cxr_reader_for"]
+__all__ = [
+    "INTENSITY_MODES", "READERS", "UNKNOWN_META", "LoadCXR", "LoadCXRd", "LoadCXRD", "LoadCXRDict", "cxr_reader_for",
+]  # fmt: skip
 
 #: placeholder meta values for "unknown": typed (never ``None``) so that MONAI's default collate can batch a mix
 #: of PNG and DICOM images (``default_collate`` rejects ``None``).

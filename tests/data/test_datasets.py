@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from monai.data import CacheDataset, DataLoader, Dataset, MetaTensor, PersistentDataset
-from monai.transforms import Compose, EnsureTyped, Lambdad, RandFlipd, SelectItemsd
+from monai.transforms import Compose, EnsureTyped, Lambda, Lambdad, RandFlipd, SelectItemsd
 
 from raddino_monai.data.datasets import CACHE_MODES, BadFile, build_dataset
 
@@ -94,7 +95,36 @@ def test_disk_cache_is_reused_with_meta(image_items: Items, tmp_path: Path, pipe
     ds2 = build_dataset(good, pipeline(second), cache="disk", cache_dir=tmp_path / "cache")
     out = ds2[0]
     assert second == []  # every item came from the disk cache (torch.load(weights_only=True))
-    assert isinstance(out["image"], MetaTensor) and tuple(out["image"].shape) == (1, 20, 16)
+    assert tuple(out["image"].shape) == (1, 20, 16) and out["label"] == good[0]["label"]
+
+
+def test_disk_cache_keeps_loader_meta_on_every_monai_version(
+    image_items: Items, tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """LoadCXRd meta (NumPy spatial_shape, MONAI enums in applied_operations) survives a weights-only disk cache."""
+    from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
+
+    good = [item for i, item in enumerate(image_items) if i not in BAD][:2]
+    calls: list[str] = []
+
+    def counted(d: dict[str, Any]) -> dict[str, Any]:
+        calls.append(d["image"])
+        return d
+
+    transform = Compose([Lambda(counted), LoadCXRd("image"), raddino_preprocessing("image", size=14)])
+    miss = build_dataset(good, transform, cache="disk", cache_dir=tmp_path / "cache")[1]
+    hit = build_dataset(good, transform, cache="disk", cache_dir=tmp_path / "cache")[1]
+    assert len(calls) == 2  # the second dataset loaded everything from the cache ...
+    assert not [w for w in recwarn if "Corrupt cache file" in str(w.message)]  # ... without a failed torch.load
+    for out in (miss, hit):
+        image = out["image"]
+        assert isinstance(image, MetaTensor) and tuple(image.shape) == (3, 14, 14)
+        assert image.meta["filename_or_obj"] == good[1]["image"] and image.meta["bits_stored"] == 8
+        assert isinstance(image.meta["spatial_shape"], np.ndarray) and tuple(image.meta["spatial_shape"]) == (20, 16)
+        assert image.applied_operations[-1]["class"] == "CenterSpatialCrop"
+        assert set(out) == set(good[1])  # no helper keys leak into the item
+    assert torch.equal(miss["image"].as_tensor(), hit["image"].as_tensor())
+    assert torch.equal(miss["image"].affine, hit["image"].affine)
 
 
 def test_other_errors_propagate(image_items: Items, tmp_path: Path, png_loader: type) -> None:
@@ -136,7 +166,7 @@ def test_sample_data_with_package_loader_and_preprocessing(tmp_path: Path) -> No
     items = load_sample_datalist("validation")[:3]
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     items.append(dict(items[0], image=str(tmp_path / "broken.png")))
-    # None values (unknown age; unknown meta such as pixel_spacing) do not collate: keep plain tensors + label
+    # unknown ages are None in the datalist, which default collate rejects: keep the image tensor and the label
     transform = Compose([
         LoadCXRd("image"), raddino_preprocessing("image", size=28),
         EnsureTyped("image", track_meta=False), SelectItemsd(["image", "label"]),

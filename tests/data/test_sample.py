@@ -13,7 +13,12 @@ from PIL import Image
 
 from raddino_monai.data import sample
 from raddino_monai.data.datalist import DatalistError
-from raddino_monai.data.sample import load_sample_datalist, sample_data_dir, sample_datalist_path
+from raddino_monai.data.sample import (
+    load_sample_datalist,
+    sample_data_dir,
+    sample_datalist_path,
+    sample_dicom_paths,
+)
 from raddino_monai.data.splits import patient_split
 
 SPLITS = ("training", "validation", "test")
@@ -101,3 +106,19 @@ def test_load_sample_datalist_all_and_unknown_split() -> None:
     assert len(load_sample_datalist(["validation", "test"])) == sum(len(load_sample_datalist(s)) for s in SPLITS[1:])
     with pytest.raises(DatalistError, match="training"):
         load_sample_datalist("train")
+
+
+def test_sample_dicoms_with_attribution_and_no_identifiers_in_meta() -> None:
+    from raddino_monai.transforms import LoadCXR
+
+    paths = sample_dicom_paths()
+    assert sorted(paths) == ["MONOCHROME1", "MONOCHROME2"]
+    assert all(p.parent == sample_data_dir() / "dicom" for p in paths.values())
+    text = (sample_data_dir() / "dicom" / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    assert all(f"`{p.name}`" in text for p in paths.values())
+    assert "mlmed/torchxrayvision" in text and "Apache License 2.0" in text
+    patient_id = "16d7f894-55d7-4d95-8957-d18987f0e981"  # the files' (random UUID) PatientName / PatientID
+    for photometric, path in paths.items():
+        image = LoadCXR()(path)
+        assert image.meta["photometric_interpretation"] == photometric
+        assert patient_id not in repr(image.meta)

@@ -141,3 +141,35 @@ def test_inputs_folder_datalist_and_errors(sample_paths: list[str], tmp_path: Pa
     bad.write_bytes(b"broken")
     with pytest.raises(CXRLoadError, match="bad.png"):
         extract_embeddings([str(bad)], tmp_path / "e.npz", arch="tiny_vit_p16", progress=False)
+
+
+def test_mixed_folder_png_jpeg_dicom_and_preprocessing_cache(tiny_backbone: RadDinoBackbone, sample_paths: list[str],
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from raddino_monai.data.sample import sample_data_dir
+    from raddino_monai.inference import embeddings as embeddings_module
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(sample_paths[0], folder / "a.png")
+    Image.open(sample_paths[1]).convert("L").save(folder / "b.jpg", quality=95)
+    shutil.copy(sorted((sample_data_dir() / "dicom").glob("*.dcm"))[0], folder / "c.dcm")
+    cache = tmp_path / "cache"
+    first = load_embeddings(extract_embeddings(folder, tmp_path / "e1.npz", backbone=tiny_backbone, batch_size=2,
+                                               cache_dir=cache, progress=False))
+    assert first["ids"] == ["a.png", "b.jpg", "c.dcm"] and first["cls"].shape == (3, 192)
+    assert np.isfinite(first["cls"]).all() and len(list(cache.glob("*.safetensors"))) == 3
+
+    class NoLoading:  # a second run must take every image from the cache
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __call__(self, data: dict) -> dict:
+            raise AssertionError(f"{data['image']} was decoded again despite the cache")
+
+    monkeypatch.setattr(embeddings_module, "LoadCXRd", NoLoading)
+    second = load_embeddings(extract_embeddings(folder, tmp_path / "e2.npz", backbone=tiny_backbone, batch_size=2,
+                                                cache_dir=cache, progress=False))
+    np.testing.assert_array_equal(second["cls"], first["cls"])
+    with pytest.raises(AssertionError, match="decoded again"):  # other preprocessing settings: other cache keys
+        extract_embeddings(folder, tmp_path / "e3.npz", backbone=tiny_backbone, fit="pad", cache_dir=cache,
+                           progress=False)

@@ -154,3 +154,30 @@ def test_drop_path_is_stochastic_in_training_only() -> None:
         backbone.eval()
         torch.testing.assert_close(backbone(x), backbone(x), rtol=0, atol=0)
     assert not torch.allclose(a, b)
+
+
+def test_four_level_intermediates_of_a_12_block_model() -> None:
+    """Default indices (4, 6, 9, 12): the 4-level input of UPerNet / ViTDet heads, layer-normed (B, D, h, w)."""
+    backbone = create_backbone("tiny_vit_p14", num_hidden_layers=12, hidden_size=48, num_attention_heads=3).eval()
+    x = torch.randn(2, 3, 56, 70)
+    with torch.no_grad():
+        levels = backbone.forward_intermediates(x)
+        hidden = backbone.model(pixel_values=x, output_hidden_states=True).hidden_states
+    assert len(levels) == 4 and all(level.shape == (2, 48, 4, 5) for level in levels)
+    for level, block in zip(levels, (4, 6, 9, 12)):
+        expected = backbone.model.layernorm(hidden[block])[:, 1:].transpose(1, 2).reshape(2, 48, 4, 5)
+        torch.testing.assert_close(level, expected, rtol=0, atol=0)
+
+
+def test_grad_checkpointing_recomputes_blocks() -> None:
+    """With checkpointing on, each block's inside runs again during backward (activations were not kept)."""
+    backbone = create_backbone("tiny_vit_p16").train()
+    calls: list[int] = []
+    backbone.model.encoder.layer[0].mlp.register_forward_hook(lambda *args: calls.append(1))
+    x = torch.randn(1, 3, 32, 32)
+    backbone(x).sum().backward()
+    assert len(calls) == 1
+    backbone.set_grad_checkpointing(True)
+    calls.clear()
+    backbone(x).sum().backward()
+    assert len(calls) == 2

@@ -122,3 +122,30 @@ def test_errors_name_the_keys(tmp_path: Path) -> None:
         load_dino_head(path, bogus=1)
     with pytest.raises(ValueError, match=">= 1"):
         DINOHead(in_dim=0)
+
+
+@pytest.mark.parametrize("naming", ["released", "parametrized"])
+def test_raddino_sized_head_file_in_both_namings(naming: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[CARD] ``dino_head.safetensors`` (768 -> 2048 -> 2048 -> 256 -> 65536), in ``weight_g/weight_v`` and in
+    ``parametrizations.weight.original0/1`` naming, loads strictly into the matching DINOHead. The file's tensors are
+    stand-ins of the released shapes: real 92.6 MB files are not written in a unit test."""
+    import raddino_monai.models.dino_head as dino_head_module
+
+    card = {"in_dim": 768, "out_dim": 65536, "hidden_dim": 2048, "bottleneck_dim": 256, "nlayers": 3}
+    with torch.device("meta"):
+        reference = DINOHead(**{k: v for k, v in card.items() if k != "nlayers"})
+    state = reference.state_dict()
+    state = dino_head_state_dict_to_released(state) if naming == "released" else dict(state)
+    expected_shapes = {"mlp.0.weight": (2048, 768), "mlp.2.weight": (2048, 2048), "mlp.4.weight": (256, 2048),
+                       "last_layer.weight_g": (65536, 1), "last_layer.weight_v": (65536, 256)}
+    released_shapes = {k: tuple(v.shape) for k, v in dino_head_state_dict_to_released(state).items()}
+    assert set(released_shapes) == RELEASED_KEYS and expected_shapes.items() <= released_shapes.items()
+    monkeypatch.setattr(dino_head_module, "load_checkpoint", lambda path: dict(state))  # no 92 MB file on disk
+    with torch.device("meta"):  # the strict load runs on shapes only
+        head = load_dino_head(tmp_path / "dino_head.safetensors", **card)
+    assert (head.in_dim, head.out_dim, head.hidden_dim, head.bottleneck_dim, head.nlayers) == tuple(card.values())
+    with pytest.raises(CheckpointError, match="Missing: \\['mlp.4.bias'\\]"):
+        monkeypatch.setattr(dino_head_module, "load_checkpoint",
+                            lambda path: {k: v for k, v in state.items() if k != "mlp.4.bias"})
+        with torch.device("meta"):
+            load_dino_head(tmp_path / "dino_head.safetensors")

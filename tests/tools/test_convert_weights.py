@@ -81,6 +81,27 @@ def test_head_conversion_both_namings(tmp_path: Path) -> None:
         convert_head(src, tmp_path / "x.safetensors", naming="timm")
 
 
+def test_cli_head_and_training_checkpoint_to_hf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    head = DINOHead(in_dim=32, out_dim=64, hidden_dim=48, bottleneck_dim=16).eval()
+    backbone = create_backbone("tiny_vit_p16").eval()
+    export_dinov2_safetensors(backbone, tmp_path / "b.safetensors")
+    with safe_open(str(tmp_path / "b.safetensors"), "pt") as f:
+        dv2 = {k: f.get_tensor(k) for k in f.keys()}
+    ckpt = {"model": {**{f"teacher.backbone.{k}": v for k, v in dv2.items()},
+                      **{f"teacher.dino_head.{k}": v for k, v in head.state_dict().items()}}, "iteration": 7}
+    torch.save(ckpt, tmp_path / "model_final.rank_0.pth")
+    _run_tool(monkeypatch, "head", str(tmp_path / "model_final.rank_0.pth"), str(tmp_path / "dino_head.safetensors"),
+              "--prefix", "model.teacher.dino_head.")
+    assert {"last_layer.weight_g", "last_layer.weight_v"} <= _keys(tmp_path / "dino_head.safetensors")
+    _run_tool(monkeypatch, "to_hf", str(tmp_path / "model_final.rank_0.pth"), str(tmp_path / "hf"),
+              "--arch", "tiny_vit_p16", "--prefix", "model.teacher.backbone.")
+    x, z = torch.randn(1, 3, 64, 64), torch.randn(2, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(load_dino_head(tmp_path / "dino_head.safetensors").eval()(z), head(z))
+        loaded = create_backbone("tiny_vit_p16", weights=tmp_path / "hf").eval()
+        torch.testing.assert_close(loaded(x), backbone(x), rtol=0, atol=0)
+
+
 class Evil:
     """Pickled as a code reference, which weights_only loading refuses."""
 

@@ -47,11 +47,22 @@ def test_prepare_images_resume_failures_and_no_identifiers(source_dir, tmp_path)
     outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*.png"))
     assert outputs == ["b.png", "sub/IM0001.png"]
     assert all(is_valid_prepared(dst / p, 20) for p in outputs)
-    blob = b"".join((dst / p).read_bytes() for p in outputs)
-    assert not [v for v in FAKE_IDENTIFIERS.values() if v.encode() in blob]
+    blob = b"".join((dst / p).read_bytes() for p in outputs) + repr(report).encode()
+    assert not [v for v in FAKE_IDENTIFIERS.values() if v.encode() in blob]  # not in outputs, not in the report
     (dst / "b.png").write_bytes((dst / "b.png").read_bytes()[:40])  # truncated output is redone on resume
     again = prepare_images(source_dir, dst, size=20, workers=1)
     assert again["written"] == 1 and again["skipped"] == 1
+
+
+def test_output_name_clash_is_reported_not_overwritten(tmp_path):
+    image = make_synthetic_cxr((40, 30), seed=2)[0]
+    src = tmp_path / "src"
+    src.mkdir()
+    write_synthetic_dicom(src / "a.dcm", image=image)
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(src / "a.png")
+    report = prepare_images(src, tmp_path / "dst", size=16, workers=1)
+    assert report["written"] == 1 and [Path(p).name for p, _ in report["failed"]] == ["a.png"]
+    assert "a.dcm" in report["failed"][0][1] and "already written" in report["failed"][0][1]
 
 
 @pytest.mark.slow

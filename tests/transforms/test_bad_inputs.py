@@ -144,3 +144,23 @@ def test_rgba_la_and_palette_png_load_as_grey(tmp_path, synthetic_image):
         assert tuple(img.shape) == (1, *grey.shape), name
         np.testing.assert_allclose(img[0].numpy(), expected, atol=1e-6, err_msg=name)
 
+
+
+def test_dataset_skips_the_whole_corpus_logging_and_counting_each(bad_corpus, tmp_path, synthetic_image, caplog):
+    """``build_dataset(skip_bad_files=True)`` with the package loader drops every corpus file, logs and counts it."""
+    import logging
+
+    from raddino_monai.data.datasets import build_dataset
+    from raddino_monai.transforms import LoadCXRd
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.round(synthetic_image * 255).astype(np.uint8)).save(good)
+    items = [{"image": str(good)}] + [{"image": str(bad_corpus[case][0])} for case in CASES]
+    caplog.set_level(logging.WARNING, logger="raddino_monai.data.datasets")
+    ds = build_dataset(items, [LoadCXRd("image")], cache="none")
+    assert len(ds) == 1 and ds.num_bad_files == len(CASES)
+    assert [bad.path for bad in ds.bad_files] == [str(bad_corpus[case][0]) for case in CASES]
+    for case, bad in zip(CASES, ds.bad_files):
+        assert re.search(bad_corpus[case][1], bad.reason), (case, bad.reason)
+        assert f"skipping unreadable file {bad.path}: " in caplog.text
+    assert f"skipped {len(CASES)} of {len(items)} datalist items" in caplog.text

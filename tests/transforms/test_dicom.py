@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from raddino_monai.data.synthetic import FAKE_IDENTIFIERS, write_synthetic_dicom
 from raddino_monai.transforms import CXRLoadError, LoadCXR
@@ -57,6 +58,38 @@ def test_window_from_file_and_explicit(tmp_path, synthetic_image):
     np.testing.assert_allclose(
         LoadCXR(intensity="window", window=(100.0, 400.0))(path)[0].numpy(), expected_explicit, atol=1e-6
     )
+
+
+def _lut_item(lut: np.ndarray, first: int, bits: int) -> Dataset:
+    item = Dataset()
+    item.LUTDescriptor = [len(lut), first, bits]
+    item.LUTData = [int(v) for v in lut]
+    item["LUTData"].VR = "US"
+    return item
+
+
+def test_voi_lut_sequence_is_used_for_window_mode(tmp_path, synthetic_image):
+    """A VOI LUT Sequence (here a square-root curve, 4096 entries of 16 bits) is applied and scaled by its bits."""
+    path = write_synthetic_dicom(tmp_path / "v.dcm", image=synthetic_image, bits_stored=12)
+    ds = pydicom.dcmread(path)
+    lut = np.round(65535 * np.sqrt(np.arange(4096) / 4095.0)).astype(np.int64)
+    ds.VOILUTSequence = [_lut_item(lut, 0, 16)]
+    ds.save_as(path)
+    stored = pydicom.dcmread(path).pixel_array
+    np.testing.assert_allclose(LoadCXR(intensity="window")(path)[0].numpy(), lut[stored] / 65535.0, atol=1e-6)
+
+
+def test_modality_lut_sequence_sets_values_and_full_scale(tmp_path, synthetic_image):
+    """A Modality LUT Sequence (v = 2 s + 10) replaces Rescale Slope/Intercept; "bits" uses its output range."""
+    path = write_synthetic_dicom(tmp_path / "m.dcm", image=synthetic_image, bits_stored=12)
+    ds = pydicom.dcmread(path)
+    item = _lut_item(2 * np.arange(4096) + 10, 0, 16)
+    item.ModalityLUTType = "US"
+    ds.ModalityLUTSequence = [item]
+    ds.save_as(path)
+    stored = pydicom.dcmread(path).pixel_array.astype(np.float64)
+    expected = (2 * stored + 10 - 10) / (2 * 4095)
+    np.testing.assert_allclose(LoadCXR()(path)[0].numpy(), expected, atol=1e-6)
 
 
 def test_window_on_monochrome1_is_inverted(tmp_path, synthetic_image):
@@ -117,15 +150,23 @@ def test_real_monochrome1_twin_is_inverse(sample_dicom_dir):
     assert m1.meta["photometric_interpretation"] == "MONOCHROME1"
 
 
-def test_jpeg2000_decodes_when_encoder_available(tmp_path, synthetic_image):
-    pytest.importorskip("openjpeg")
+def test_jpeg2000_decodes_through_optional_decoder(tmp_path, synthetic_image):
+    """A lossless JPEG 2000 DICOM (the optional ``dicom`` extra: pylibjpeg + openjpeg) equals its uncompressed twin.
+
+    The codestream is made with ``openjpeg.encode`` and encapsulated by hand, which works on pydicom 2.4 and 3.
+    """
+    openjpeg = pytest.importorskip("openjpeg")
+    from pydicom.encaps import encapsulate
     from pydicom.uid import JPEG2000Lossless
 
     path = write_synthetic_dicom(tmp_path / "u.dcm", image=synthetic_image, bits_stored=12)
     ds = pydicom.dcmread(path)
-    if not hasattr(ds, "compress"):
-        pytest.skip("pydicom < 3 has no encoder API")
-    ds.compress(JPEG2000Lossless)
+    codestream = openjpeg.encode(ds.pixel_array, bits_stored=12, photometric_interpretation=2)  # 2 = greyscale
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.PixelData = encapsulate([codestream])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
     j2k = tmp_path / "j2k.dcm"
     ds.save_as(j2k)
+    assert str(pydicom.dcmread(j2k).file_meta.TransferSyntaxUID) == JPEG2000Lossless
     np.testing.assert_array_equal(LoadCXR()(j2k)[0].numpy(), LoadCXR()(path)[0].numpy())

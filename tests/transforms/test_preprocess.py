@@ -28,8 +28,9 @@ STD = RADDINO_PREPROCESS.std
 # Parity tolerance, in grey levels of the 8-bit input, converted to normalised units (/255/std).
 # The HF slow processor resizes the uint8 PIL image (two separable passes, each rounded to uint8) and rescales
 # afterwards; we resize floats and never round. So the two differ by the rounding of PIL's passes: measured max
-# 1.08 and mean 0.30 grey levels on the sample images (upsampling 256 -> 518) and on 720x600 / 300x1100 synthetic
-# images (downsampling), never more. A wrong kernel, no antialiasing or a 1-px crop shift is many levels off.
+# 1.08 and mean 0.30 grey levels on the sample images (upsampling 256 -> 518), max 1.04 / mean 0.27 on the real
+# 1024-px sample DICOM and similar on 720x600 / 300x1100 synthetic images (downsampling), never more. A wrong kernel,
+# no antialiasing or a 1-px crop shift is many levels off (see the negative control below).
 PARITY_MAX = 1.25 / 255 / STD
 PARITY_MEAN = 0.40 / 255 / STD
 
@@ -54,9 +55,14 @@ def test_hf_config_matches_raddino_release():
     assert processor.to_dict()["image_processor_type"] == "BitImageProcessor"
 
 
-def _pngs(sample_pngs, tmp_path):
+def _pngs(sample_pngs, sample_dicom_dir, tmp_path):
+    """Real sample PNGs (upsampled 256 -> 518), the real 1024 px DICOM as an exact 8-bit PNG (downsampled) and two
+    synthetic images with other aspect ratios (downsampled)."""
     sizes = {"down_portrait.png": (720, 600), "down_wide.png": (300, 1100)}
     paths = list(sample_pngs[:3])
+    dicom = LoadCXR()(sample_dicom_dir / "cxr_monochrome2_jpeg.dcm")[0].numpy()  # 8-bit: stored / 255 exactly
+    Image.fromarray(np.round(dicom * 255).astype(np.uint8)).save(tmp_path / "real_dicom_1024.png")
+    paths.append(tmp_path / "real_dicom_1024.png")
     for name, size in sizes.items():
         image = make_synthetic_cxr(size, seed=len(name))[0]
         Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / name)
@@ -64,10 +70,10 @@ def _pngs(sample_pngs, tmp_path):
     return paths
 
 
-def test_parity_with_bit_image_processor(sample_pngs, tmp_path):
+def test_parity_with_bit_image_processor(sample_pngs, sample_dicom_dir, tmp_path):
     processor = _hf_processor()
     ours = raddino_preprocessing_array()
-    for path in _pngs(sample_pngs, tmp_path):
+    for path in _pngs(sample_pngs, sample_dicom_dir, tmp_path):
         with Image.open(path) as pil:
             reference = torch.as_tensor(np.asarray(processor(pil)["pixel_values"][0]))
         mine = ours(LoadCXR()(path))

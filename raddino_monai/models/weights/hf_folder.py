@@ -73,31 +73,20 @@ def read_hf_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, torch.
 def raddino_preprocessor_config(image_size: int = 518) -> dict[str, Any]:
     """``BitImageProcessor`` settings of microsoft/rad-dino ([HF] preprocessor_config.json), for ``image_size``.
 
-    Uses ``RadDinoPreprocessConfig().to_hf_preprocessor_config()`` from :mod:`raddino_monai.transforms.preprocess`
-    when that module provides it, else the documented values: short side -> 518 bicubic (``resample=3``), centre
-    crop 518, ``x / 255``, mean 0.5307 / std 0.2583 on all channels, convert to RGB. Size entries are set to
-    ``image_size`` (518 for RAD-DINO, so nothing changes there).
-    """
-    try:
-        from raddino_monai.transforms.preprocess import RadDinoPreprocessConfig
+    The single source is :class:`raddino_monai.transforms.preprocess.RadDinoPreprocessConfig` (the constants our
+    ``raddino_preprocessing`` uses): short side -> ``image_size`` bicubic (``resample=3``), centre crop
+    ``image_size``, ``x / 255``, mean 0.5307 / std 0.2583 on all channels, convert to RGB. 518 gives the released
+    file's values.
 
-        config = dict(RadDinoPreprocessConfig().to_hf_preprocessor_config())
-    except (ImportError, AttributeError):
-        config = {
-            "image_processor_type": "BitImageProcessor",
-            "do_convert_rgb": True,
-            "do_resize": True,
-            "resample": 3,
-            "do_center_crop": True,
-            "do_rescale": True,
-            "rescale_factor": 1 / 255,
-            "do_normalize": True,
-            "image_mean": [0.5307, 0.5307, 0.5307],
-            "image_std": [0.2583, 0.2583, 0.2583],
-        }
-    config["size"] = {"shortest_edge": int(image_size)}
-    config["crop_size"] = {"height": int(image_size), "width": int(image_size)}
-    return config
+    Args:
+        image_size: resize target and crop side (the backbone's native ``image_size``).
+
+    Returns:
+        JSON-serialisable dict for ``preprocessor_config.json``.
+    """
+    from raddino_monai.transforms.preprocess import RadDinoPreprocessConfig
+
+    return RadDinoPreprocessConfig(size=int(image_size), crop_size=int(image_size)).to_hf_preprocessor_config()
 
 
 def released_state_dict(backbone: RadDinoBackbone) -> dict[str, torch.Tensor]:

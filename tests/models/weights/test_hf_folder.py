@@ -37,6 +37,29 @@ def test_export_loads_in_plain_transformers(tiny_p14: RadDinoBackbone, tmp_path:
     assert pre["crop_size"] == {"height": 112, "width": 112} and pre["size"] == {"shortest_edge": 112}
 
 
+def _released_keys_4x(layers: int) -> set[str]:
+    """``Dinov2Model.state_dict()`` keys of transformers 4.x (= microsoft/rad-dino ``model.safetensors``), written out
+    from 4.x ``modeling_dinov2.py``: ``Dinov2Embeddings``, ``Dinov2Layer`` (``attention.attention.query/key/value``,
+    ``attention.output.dense``, ``layer_scale1/2.lambda1``, ``mlp.fc1/fc2``), final ``layernorm``."""
+    keys = {"embeddings.cls_token", "embeddings.mask_token", "embeddings.position_embeddings",
+            "embeddings.patch_embeddings.projection.weight", "embeddings.patch_embeddings.projection.bias",
+            "layernorm.weight", "layernorm.bias"}
+    block = ["norm1", "attention.attention.query", "attention.attention.key", "attention.attention.value",
+             "attention.output.dense", "norm2", "mlp.fc1", "mlp.fc2"]
+    for i in range(layers):
+        keys |= {f"encoder.layer.{i}.{m}.{p}" for m in block for p in ("weight", "bias")}
+        keys |= {f"encoder.layer.{i}.layer_scale1.lambda1", f"encoder.layer.{i}.layer_scale2.lambda1"}
+    return keys
+
+
+def test_exported_keys_are_exactly_the_released_4x_naming(tiny_p14: RadDinoBackbone, tmp_path: Path) -> None:
+    folder = export_hf_folder(tiny_p14, tmp_path / "hf")
+    assert _weight_keys(folder / "model.safetensors") == _released_keys_4x(6)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "dinov2" and config["architectures"] == ["Dinov2Model"]
+    assert {"hidden_size", "num_hidden_layers", "patch_size", "image_size", "layerscale_value"} <= set(config)
+
+
 def test_hf_folder_roundtrip_and_transformers_saved_folders(tiny_p16: RadDinoBackbone, tmp_path: Path) -> None:
     export_hf_folder(tiny_p16, tmp_path / "ours", preprocessor_config={"image_processor_type": "BitImageProcessor"})
     tiny_p16.model.save_pretrained(str(tmp_path / "theirs"))  # transformers' own writer
