@@ -3,9 +3,11 @@ teacher vs the same architecture at random initialisation.
 
 :func:`pretrain_tiny` runs :class:`~raddino_monai.engines.SSLTrainer` (the bundle's pipeline in Python) for a number of
 iterations or minutes and reports training images/s and the share of each step spent waiting for data.
-:func:`probe_frozen` fits a scikit-learn ``LogisticRegression`` on frozen CLS embeddings with a patient-grouped split
-for the items' ``view`` (PA / AP / lateral) and ``sex``. :func:`ssl_evidence` does both and writes ``results.json``
-and ``results.png``. CLI: ``tools/ssl_evidence.py``.
+:func:`probe_encoders` embeds the items with each frozen encoder (:mod:`raddino_monai.evaluation.features`, normed CLS)
+and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
+``LogisticRegression``, patient-grouped stratified 5-fold CV, accuracy) for the items' view group (PA / AP / lateral)
+and ``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png``; :func:`format_evidence`
+summarises its results in a few lines. CLI: ``tools/ssl_evidence.py``.
 """
 
 from __future__ import annotations
@@ -20,27 +22,30 @@ import monai
 import numpy as np
 import torch
 from ignite.engine import Events
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupShuffleSplit
-from sklearn.preprocessing import StandardScaler
+from torch import nn
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
 from raddino_monai.engines.handlers import SSLTensorBoardHandler, ThroughputMonitor
 from raddino_monai.engines.ssl_trainer import SSLTrainer
-from raddino_monai.models import RadDinoBackbone, create_backbone
+from raddino_monai.evaluation.augment import classification_transforms
+from raddino_monai.evaluation.features import FrozenEncoder
+from raddino_monai.evaluation.linear_probe import extract_features
+from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig, probe_attribute
+from raddino_monai.models import create_backbone
 from raddino_monai.ssl import SSLConfig, StudentTeacher
-from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged, raddino_preprocessing
+from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
-__all__ = ["VIEW_GROUPS", "pretrain_tiny", "embed_items", "probe_frozen", "ssl_evidence", "probe_targets"]
+__all__ = ["VIEW_GROUPS", "PROBES", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence", "format_evidence"]
 
-#: DICOM-style ViewPosition strings -> probe classes; anything else is left out of the view probe
+#: DICOM-style ViewPosition strings (upper-cased) -> the metadata probe's ``view_group`` classes; others are left out
 VIEW_GROUPS: dict[str, str] = {
     "PA": "PA", "AP": "AP", "AP SUPINE": "AP", "AP ERECT": "AP", "AP SEMI ERECT": "AP",
-    "L": "lateral", "LL": "lateral", "RL": "lateral", "LATERAL": "lateral",
+    "L": "LATERAL", "LL": "LATERAL", "RL": "LATERAL", "LATERAL": "LATERAL",
 }
-_SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}
+
+#: result name -> metadata-probe attribute (:data:`raddino_monai.evaluation.metadata_probe.CATEGORICAL_ATTRIBUTES`)
+PROBES: dict[str, str] = {"view": "view_group", "sex": "sex"}
 
 
 def pretrain_tiny(
@@ -111,54 +116,52 @@ def pretrain_tiny(
     return model, stats
 
 
-@torch.no_grad()
-def embed_items(
-    backbone: RadDinoBackbone, items: Sequence[Mapping[str, Any]], size: int, batch: int = 32
-) -> np.ndarray:
-    """Frozen normed CLS embeddings ``(N, D)`` of ``items`` preprocessed as RAD-DINO (short side, centre crop)."""
-    transform = monai.transforms.Compose([LoadCXRd("image"), raddino_preprocessing("image", size=size)])
-    dataset = monai.data.Dataset([{"image": it["image"]} for it in items], transform=transform)
-    backbone.eval()
-    out = [backbone(b["image"]).float() for b in monai.data.DataLoader(dataset, batch_size=batch)]
-    return torch.cat(out).numpy()
+def probe_items(items: Sequence[Mapping[str, Any]], patient_key: str = "patient_id") -> list[dict[str, Any]]:
+    """Items for the metadata probe: ``sex``, the patient, and ``view_group`` (kept when given, else the DICOM
+    ``view`` mapped by :data:`VIEW_GROUPS`; ``None`` when unknown, so the view probe leaves the item out).
 
+    Items without ``patient_key`` count as their own patient.
 
-def probe_targets(items: Sequence[Mapping[str, Any]], attribute: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the items usable for ``attribute`` (``"view"`` or ``"sex"``) and their class names."""
-    table = {"view": VIEW_GROUPS, "sex": _SEX}[attribute]
-    keep, labels = [], []
+    Example:
+        >>> [it["view_group"] for it in probe_items([{"view": "AP Supine"}, {"view": "x"}, {"view_group": "PA"}])]
+        ['AP', None, 'PA']
+    """
+    out = []
     for i, item in enumerate(items):
-        value = table.get(str(item.get(attribute, "")).strip().upper())
-        if value is not None:
-            keep.append(i)
-            labels.append(value)
-    return np.asarray(keep, dtype=int), np.asarray(labels)
+        view = item.get("view_group") or VIEW_GROUPS.get(str(item.get("view", "")).strip().upper())
+        out.append({"patient_id": str(item.get(patient_key, f"__item{i}")), "sex": item.get("sex"), "view_group": view})
+    return out
 
 
-def probe_frozen(
-    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_splits: int = 5, seed: int = 0
-) -> dict[str, float]:
-    """Balanced accuracy of a logistic-regression probe over ``n_splits`` patient-grouped 75/25 splits.
+def probe_encoders(
+    features: Mapping[str, np.ndarray], items: Sequence[Mapping[str, Any]], seed: int = 0
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Metadata probe (:func:`~raddino_monai.evaluation.metadata_probe.probe_attribute`) of every :data:`PROBES`
+    attribute on each encoder's frozen features.
+
+    Args:
+        features: encoder name -> ``(N, F)`` embeddings of ``items`` (same order).
+        items: :func:`probe_items` output.
+        seed: fold-assignment seed.
 
     Returns:
-        ``{"balanced_accuracy": mean, "std": std, "chance": 1 / n_classes, "n": samples}``.
+        ``(probes, skipped)``: ``probes[name][encoder]`` is the probe result (fold ``accuracy``, ``mean``, ``std``,
+        ``n_images``, ``n_patients``, ``class_counts``) plus ``chance``, the majority-class share (the accuracy of
+        always predicting the most frequent class); ``skipped[name]`` is the reason an attribute was left out (too few
+        patients or classes).
     """
-    scores = []
-    for train, test in GroupShuffleSplit(n_splits=n_splits, test_size=0.25, random_state=seed).split(
-        features, labels, groups
-    ):
-        if len(set(labels[train])) < 2:
+    config = MetadataProbeConfig(attributes=tuple(PROBES.values()), seed=seed)
+    probes: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for name, attribute in PROBES.items():
+        rows = {enc: probe_attribute(feats, items, attribute, config) for enc, feats in features.items()}
+        first = next(iter(rows.values()))
+        if "skipped" in first:
+            skipped[name] = first["skipped"]
             continue
-        scaler = StandardScaler().fit(features[train])
-        clf = LogisticRegression(max_iter=2000, class_weight="balanced")
-        clf.fit(scaler.transform(features[train]), labels[train])
-        scores.append(balanced_accuracy_score(labels[test], clf.predict(scaler.transform(features[test]))))
-    return {
-        "balanced_accuracy": float(np.mean(scores)) if scores else float("nan"),
-        "std": float(np.std(scores)) if scores else float("nan"),
-        "chance": 1.0 / max(len(set(labels)), 1),
-        "n": float(len(labels)),
-    }
+        chance = max(first["class_counts"].values()) / first["n_images"]
+        probes[name] = {enc: {**row, "chance": chance} for enc, row in rows.items()}
+    return probes, skipped
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:
@@ -170,12 +173,12 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     tasks = list(results["probes"])
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for k, (name, offset) in enumerate((("pretrained", -0.2), ("random_init", 0.2))):
-        values = [results["probes"][t][name]["balanced_accuracy"] for t in tasks]
+        values = [results["probes"][t][name]["mean"] for t in tasks]
         ax.bar(np.arange(len(tasks)) + offset, values, width=0.4, label=name.replace("_", " "))
     for i, t in enumerate(tasks):
         ax.hlines(results["probes"][t]["pretrained"]["chance"], i - 0.4, i + 0.4, colors="k", linestyles=":")
     ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel("balanced accuracy (frozen CLS probe)")
+    ax.set_ylabel("accuracy (frozen CLS probe, 5-fold)")
     ax.set_ylim(0, 1)
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -197,7 +200,8 @@ def ssl_evidence(
     """Pretrain on every item of ``datalist``, then probe view and sex: SSL teacher vs random init.
 
     Args:
-        datalist: JSON/CSV datalist; items need ``image`` and, for the probes, ``patient_id``, ``view``, ``sex``.
+        datalist: JSON/CSV datalist; items need ``image`` and, for the probes, ``patient_id``, ``sex`` and
+            ``view_group`` or ``view`` (DICOM ViewPosition, :data:`VIEW_GROUPS`).
         output_dir: where ``results.json``, ``results.png`` and TensorBoard logs go.
         max_iters: pretraining schedule length (iterations).
         max_minutes: pretraining wall-clock budget.
@@ -205,7 +209,7 @@ def ssl_evidence(
         batch_size: pretraining batch.
         num_workers: DataLoader workers.
         probe_size: probe input side.
-        seed: seed of pretraining, random init and splits.
+        seed: seed of pretraining, random init and probe folds.
 
     Returns:
         the results dict (also written to ``results.json``).
@@ -216,19 +220,38 @@ def ssl_evidence(
     crops = MultiCropConfig.tiny()
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed)
     torch.manual_seed(seed)
-    encoders = {"pretrained": model.teacher["backbone"], "random_init": create_backbone(arch)}
-    features = {name: embed_items(enc, items, probe_size) for name, enc in encoders.items()}
-    groups_all = np.asarray([str(it.get("patient_id", i)) for i, it in enumerate(items)])
-    probes: dict[str, Any] = {}
-    for attribute in ("view", "sex"):
-        keep, labels = probe_targets(items, attribute)
-        if len(set(labels)) < 2:
-            continue
-        probes[attribute] = {
-            name: probe_frozen(feats[keep], labels, groups_all[keep], seed=seed) for name, feats in features.items()
-        }
-    results = {"pretraining": stats, "probes": probes, "n_images": len(items), "arch": arch}
+    backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": create_backbone(arch)}
+    transform = classification_transforms(probe_size)
+    paths = [str(it["image"]) for it in items]
+    features = {
+        name: extract_features(FrozenEncoder(backbone, "cls"), paths, transform, desc=name).numpy()
+        for name, backbone in backbones.items()
+    }
+    probes, skipped = probe_encoders(features, probe_items(items), seed=seed)
+    results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if probes:
         _plot(results, out / "results.png")
     return results
+
+
+def format_evidence(results: Mapping[str, Any]) -> str:
+    """Human-readable summary of :func:`ssl_evidence` results: pretraining throughput, then one line per probe.
+
+    Args:
+        results: the dict returned by :func:`ssl_evidence`.
+
+    Returns:
+        the summary, one line per item, without a trailing newline.
+    """
+    stats = results["pretraining"]
+    lines = [
+        f"pretraining: {int(stats['iterations'])} iterations, {stats['images_per_s']:.1f} images/s, "
+        f"{100 * stats['data_wait_share']:.0f}% of each step waiting for data, final loss {stats['final_loss']:.3f}"
+    ]
+    for name, rows in results["probes"].items():
+        scores = ", ".join(f"{enc} {r['mean']:.3f} ± {r['std']:.3f}" for enc, r in rows.items())
+        ref = next(iter(rows.values()))
+        lines.append(f"{name} probe (accuracy, majority class {ref['chance']:.2f}, n={ref['n_images']}): {scores}")
+    lines += [f"{name} probe skipped: {reason}" for name, reason in results.get("skipped", {}).items()]
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ as mean ± std over seeds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from raddino_monai.data.splits import label_fraction
 
 from .augment import AugmentationConfig, classification_transforms
 from .features import FrozenEncoder
+from .head_training import train_head
 from .labels import encode_targets, infer_classes, num_outputs, output_names
 from .metrics import TASKS, classification_metrics, summarise_runs
 from .probe_model import TASK_ACTIVATIONS, TASK_LOSSES, init_linear
@@ -95,16 +97,6 @@ class LinearProbeConfig:
         return dataclasses.asdict(self)
 
 
-def _cosine_lambda(total: int, warmup: int) -> Callable[[int], float]:
-    def fn(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return fn
-
-
 def extract_features(
     encoder: FrozenEncoder,
     images: Sequence[str],
@@ -142,7 +134,7 @@ def train_linear_head(
     config: LinearProbeConfig,
     log: Callable[[str, float, int], None] | None = None,
 ) -> list[float]:
-    """AdamW + cosine training loop of a linear head on feature batches.
+    """AdamW + cosine training loop of a linear head on feature batches (:func:`.head_training.train_head`).
 
     Args:
         head: the linear layer (trained in place).
@@ -154,26 +146,9 @@ def train_linear_head(
     Returns:
         mean training loss per epoch.
     """
-    device = torch.device(config.device)
-    head.to(device).train()
-    opt = torch.optim.AdamW(head.parameters(), lr=config.base_lr, weight_decay=config.weight_decay)
-    total = max(1, config.epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine_lambda(total, config.warmup_epochs * steps_per_epoch))
-    loss_fn, history, step = TASK_LOSSES[config.task], [], 0
-    for epoch in tqdm(range(config.epochs), desc="linear probe", leave=False):
-        losses = []
-        for feats, target in epoch_batches(epoch):
-            loss = loss_fn(head(feats.to(device)), target.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            if log is not None:
-                log("train/loss", losses[-1], step)
-            step += 1
-        history.append(float(np.mean(losses)) if losses else math.nan)
-    return history
+    optimizer = functools.partial(torch.optim.AdamW, lr=config.base_lr, weight_decay=config.weight_decay)
+    return train_head(head, epoch_batches, TASK_LOSSES[config.task], optimizer, config.epochs, steps_per_epoch,
+                      config.warmup_epochs * steps_per_epoch, config.device, "linear probe", log)
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ false-positive pixel scores 0 (``ignore_empty=False``).
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import AugmentationConfig, segmentation_transforms
+from .head_training import train_head
 from .masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
 from .metrics import dice_per_image, mean_std
 from .segmentation_model import FrozenSegmentationModel
@@ -188,27 +189,9 @@ def train_segmentation(
         mean loss per epoch.
     """
     loader = _loader(_with_masks(items, "mask"), config, config.augment, shuffle=True)
-    device = torch.device(config.device)
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=config.lr)
-    total = max(1, config.epochs * len(loader))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-    loss_fn, history, step = MASK_LOSSES[config.mask_mode](), [], 0
-    for _ in tqdm(range(config.epochs), desc=f"train {config.head}", leave=False):
-        losses = []
-        for batch in loader:
-            loss = loss_fn(model(batch["image"].to(device)), batch["mask"].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            if log is not None:
-                log("train/loss", losses[-1], step)
-            step += 1
-        history.append(float(np.mean(losses)))
-    return history
+    optimizer = functools.partial(torch.optim.Adam, lr=config.lr)
+    return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in loader), MASK_LOSSES[config.mask_mode](),
+                      optimizer, config.epochs, len(loader), 0, config.device, f"train {config.head}", log)
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ from raddino_monai.losses.centering import (
     SinkhornKnoppCentering,
     SoftmaxCentering,
     TeacherCentering,
+    TeacherTargetLoss,
     build_centering,
     sinkhorn_knopp,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SinkhornKnoppCentering",
     "SoftmaxCentering",
     "TeacherCentering",
+    "TeacherTargetLoss",
     "build_centering",
     "sinkhorn_knopp",
 ]

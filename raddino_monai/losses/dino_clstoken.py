@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from raddino_monai.losses.centering import build_centering
+from raddino_monai.losses.centering import TeacherTargetLoss
 
 __all__ = ["DINOClsTokenLoss", "as_view_list"]
 
@@ -53,8 +53,11 @@ def as_view_list(x: Tensor | Sequence[Tensor], name: str) -> list[Tensor]:
     return views
 
 
-class DINOClsTokenLoss(nn.Module):
+class DINOClsTokenLoss(TeacherTargetLoss):
     """DINO CLS-token loss with softmax centering or Sinkhorn-Knopp teacher targets.
+
+    :meth:`teacher_probs` (from :class:`~raddino_monai.losses.centering.TeacherTargetLoss`) takes the ``(G * B, K)``
+    view-major teacher head outputs of the global crops (or ``(G, B, K)``).
 
     Args:
         out_dim: number of prototypes ``K`` ([DV2] ``dino.head_n_prototypes`` 65536; RAD-DINO head [CARD]).
@@ -73,42 +76,6 @@ class DINOClsTokenLoss(nn.Module):
         >>> student = torch.randn(10, 4, 16)                                              # 2 global + 8 local views
         >>> loss = loss_fn(student, teacher.chunk(2))
     """
-
-    def __init__(
-        self,
-        out_dim: int = 65536,
-        student_temp: float = 0.1,
-        centering: str = "centering",
-        center_momentum: float = 0.9,
-        sinkhorn_iterations: int = 3,
-    ) -> None:
-        super().__init__()
-        if not student_temp > 0:
-            raise ValueError(f"student_temp must be > 0, found {student_temp}.")
-        self.out_dim = out_dim
-        self.student_temp = student_temp
-        self.centering_name = centering
-        self.centering = build_centering(centering, out_dim, center_momentum, sinkhorn_iterations)
-
-    @torch.no_grad()
-    def teacher_probs(self, teacher_logits: Tensor, teacher_temp: float, update_center: bool = True) -> Tensor:
-        """Teacher target probabilities for the global views.
-
-        With softmax centering the centre of the previous batches is used, then (``update_center``) this batch is
-        folded into it; Sinkhorn-Knopp normalises over all rows of all ranks jointly.
-
-        Args:
-            teacher_logits: ``(G * B, K)`` view-major teacher head outputs of the global crops (or ``(G, B, K)``).
-            teacher_temp: teacher temperature (schedule value; [DV2] 0.04 -> 0.07).
-            update_center: update the softmax centre with this batch (ignored by Sinkhorn-Knopp).
-
-        Returns:
-            float32 probabilities with the shape of ``teacher_logits``.
-        """
-        probs = self.centering(teacher_logits, teacher_temp)
-        if update_center:
-            self.centering.update(teacher_logits)
-        return probs
 
     def forward(self, student_logits: Tensor | Sequence[Tensor], teacher_probs: Tensor | Sequence[Tensor]) -> Tensor:
         """Mean cross-entropy over the ``G * (V - 1)`` (teacher view, other student view) pairs.
@@ -144,6 +111,3 @@ class DINOClsTokenLoss(nn.Module):
         t = torch.stack([p.float() for p in teachers])  # (G, B, K)
         ce = -torch.einsum("gbk,vbk->gv", t, log_p) / t.shape[1]  # (G, V) batch-mean cross-entropies
         return (ce * pair_mask).sum() / n_pairs
-
-    def extra_repr(self) -> str:
-        return f"out_dim={self.out_dim}, student_temp={self.student_temp}, centering={self.centering_name!r}"

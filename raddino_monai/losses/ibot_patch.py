@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from raddino_monai.losses.centering import build_centering
+from raddino_monai.losses.centering import TeacherTargetLoss
 
 __all__ = ["IBOTPatchLoss"]
 
 
-class IBOTPatchLoss(nn.Module):
+class IBOTPatchLoss(TeacherTargetLoss):
     """iBOT patch loss with softmax centering or Sinkhorn-Knopp teacher targets.
 
     Args:
@@ -50,22 +50,6 @@ class IBOTPatchLoss(nn.Module):
         >>> loss = loss_fn(torch.randn(5, 16), teacher, weights, n_images=4)
     """
 
-    def __init__(
-        self,
-        out_dim: int = 65536,
-        student_temp: float = 0.1,
-        centering: str = "centering",
-        center_momentum: float = 0.9,
-        sinkhorn_iterations: int = 3,
-    ) -> None:
-        super().__init__()
-        if not student_temp > 0:
-            raise ValueError(f"student_temp must be > 0, found {student_temp}.")
-        self.out_dim = out_dim
-        self.student_temp = student_temp
-        self.centering_name = centering
-        self.centering = build_centering(centering, out_dim, center_momentum, sinkhorn_iterations)
-
     @torch.no_grad()
     def teacher_probs(self, teacher_logits: Tensor, teacher_temp: float, update_center: bool = True) -> Tensor:
         """Teacher targets for the masked patches.
@@ -80,10 +64,7 @@ class IBOTPatchLoss(nn.Module):
         """
         if teacher_logits.ndim != 2:
             raise ValueError(f"teacher_logits must be (M, K), found shape {tuple(teacher_logits.shape)}.")
-        probs = self.centering(teacher_logits, teacher_temp)
-        if update_center:
-            self.centering.update(teacher_logits)
-        return probs
+        return super().teacher_probs(teacher_logits, teacher_temp, update_center)
 
     def forward(self, student_logits: Tensor, teacher_probs: Tensor, masks_weight: Tensor, n_images: int) -> Tensor:
         """Weighted masked-patch cross-entropy (see module docstring for the normalisation).
@@ -116,6 +97,3 @@ class IBOTPatchLoss(nn.Module):
         log_p = F.log_softmax(student_logits.float() / self.student_temp, dim=-1)
         per_patch = torch.sum(teacher_probs.float() * log_p, dim=-1)  # (M,)
         return -(per_patch * masks_weight.float()).sum() / n_images
-
-    def extra_repr(self) -> str:
-        return f"out_dim={self.out_dim}, student_temp={self.student_temp}, centering={self.centering_name!r}"

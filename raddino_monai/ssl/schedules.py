@@ -34,6 +34,7 @@ __all__ = [
     "ScheduleValues",
     "SSLSchedules",
     "SCALING_RULES",
+    "SCHEDULE_VALUE_ARGS",
 ]
 
 
@@ -160,6 +161,18 @@ def _no_scaling(base_lr: float, batch_size: int) -> float:
 #: lr scaling rules by name: ``(base_lr, global_batch_size) -> lr``. [DV2] ``optim.scaling_rule``.
 SCALING_RULES: dict[str, Callable[[float, int], float]] = {"sqrt_wrt_1024": _sqrt_wrt_1024, "none": _no_scaling}
 
+#: :meth:`SSLSchedules.from_iters` arguments that do not depend on the run length (what
+#: :meth:`SSLSchedules.from_config` passes through as they are).
+SCHEDULE_VALUE_ARGS: tuple[str, ...] = (
+    "min_lr",
+    "weight_decay",
+    "weight_decay_end",
+    "momentum_teacher",
+    "final_momentum_teacher",
+    "warmup_teacher_temp",
+    "teacher_temp",
+)
+
 
 @dataclass(frozen=True)
 class ScheduleValues:
@@ -197,17 +210,11 @@ class SSLSchedules:
         epoch_length: int = 1250,
         total_iters: int | None = None,
         base_lr: float = 0.004,
-        min_lr: float = 1e-6,
         warmup_epochs: float = 10,
         scaling_rule: str = "sqrt_wrt_1024",
-        weight_decay: float = 0.04,
-        weight_decay_end: float = 0.4,
-        momentum_teacher: float = 0.992,
-        final_momentum_teacher: float = 1.0,
-        warmup_teacher_temp: float = 0.04,
-        teacher_temp: float = 0.07,
         warmup_teacher_temp_epochs: float = 30,
         freeze_last_layer_epochs: float = 1,
+        **values: float,
     ) -> SSLSchedules:
         """Build the schedules from [DV2] ``ssl_default_config.yaml``-style values (defaults are [DV2]'s).
 
@@ -217,21 +224,21 @@ class SSLSchedules:
             epoch_length: iterations per epoch ([DV2] ``train.OFFICIAL_EPOCH_LENGTH`` 1250).
             total_iters: run length in iterations; overrides ``epochs * epoch_length`` (e.g. RAD-DINO's 100k [CARD]).
             base_lr: lr for batch 1024 ([DV2] 0.004; RAD-DINO 1e-3 per the paper, UNVERIFIED).
-            min_lr: final lr ([DV2] 1e-6).
             warmup_epochs: lr warm-up ([DV2] 10).
             scaling_rule: key of :data:`SCALING_RULES` ([DV2] ``sqrt_wrt_1024``).
-            weight_decay: first weight decay ([DV2] 0.04).
-            weight_decay_end: final weight decay ([DV2] 0.4).
-            momentum_teacher: first teacher EMA momentum ([DV2] 0.992).
-            final_momentum_teacher: final teacher EMA momentum ([DV2] 1.0).
-            warmup_teacher_temp: first teacher temperature ([DV2] 0.04).
-            teacher_temp: teacher temperature after the warm-up ([DV2] 0.07).
             warmup_teacher_temp_epochs: teacher-temperature warm-up ([DV2] 30).
             freeze_last_layer_epochs: epochs with last-layer lr 0 ([DV2] 1).
+            values: the length-free arguments of :meth:`from_iters`, passed through unchanged (names in
+                :data:`SCHEDULE_VALUE_ARGS`: ``min_lr``, ``weight_decay``, ``weight_decay_end``,
+                ``momentum_teacher``, ``final_momentum_teacher``, ``warmup_teacher_temp``, ``teacher_temp``;
+                defaults [DV2]).
 
         Raises:
-            ValueError: unknown ``scaling_rule`` (valid names listed) or non-positive sizes.
+            ValueError: unknown ``scaling_rule`` or ``values`` key (valid names listed) or non-positive sizes.
         """
+        unknown = sorted(set(values) - set(SCHEDULE_VALUE_ARGS))
+        if unknown:
+            raise ValueError(f"Unknown schedule value(s) {unknown}; valid names are {list(SCHEDULE_VALUE_ARGS)}.")
         if scaling_rule not in SCALING_RULES:
             raise ValueError(f"Unknown scaling_rule {scaling_rule!r}; valid values are {sorted(SCALING_RULES)}.")
         if batch_size < 1 or epoch_length < 1:
@@ -240,16 +247,10 @@ class SSLSchedules:
         return cls.from_iters(
             total_iters=total,
             peak_lr=SCALING_RULES[scaling_rule](base_lr, batch_size),
-            min_lr=min_lr,
             warmup_iters=round(warmup_epochs * epoch_length),
-            weight_decay=weight_decay,
-            weight_decay_end=weight_decay_end,
-            momentum_teacher=momentum_teacher,
-            final_momentum_teacher=final_momentum_teacher,
-            warmup_teacher_temp=warmup_teacher_temp,
-            teacher_temp=teacher_temp,
             warmup_teacher_temp_iters=round(warmup_teacher_temp_epochs * epoch_length),
             freeze_last_layer_iters=round(freeze_last_layer_epochs * epoch_length),
+            **values,
         )
 
     @classmethod

@@ -21,6 +21,7 @@ parameters in ``randomize()`` from ``self.R``. The dictionary versions apply one
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -91,7 +92,31 @@ def gaussian_blur(img: torch.Tensor, sigma: float, kernel_size: int = 9) -> torc
     return out
 
 
-class RandBrightnessContrast(RandomizableTransform):
+class _RandFloatImageTransform(RandomizableTransform):
+    """Array-transform base: check the ``(C, H, W)`` float image, draw in :meth:`randomize`, then :meth:`_apply`."""
+
+    backend = [TransformBackends.TORCH]
+
+    def randomize(self, data: object = None) -> None:
+        """Draw whether the transform fires (subclasses add their parameters, from ``self.R``)."""
+        super().randomize(None)
+
+    @abstractmethod
+    def _apply(self, img: torch.Tensor) -> torch.Tensor:
+        """Transform ``img`` ``(C, H, W)`` with the current draw (called only when the transform fires)."""
+
+    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> torch.Tensor:
+        """Args: img: ``(C, H, W)`` float image in [0, 1]; randomize: draw new parameters first (``False``: reuse
+        the last draw). Returns: ``(C, H, W)`` tensor (a MetaTensor stays one)."""
+        out = _as_float_image(img, type(self).__name__)
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return out
+        return self._apply(out)
+
+
+class RandBrightnessContrast(_RandFloatImageTransform):
     """Random brightness and contrast jitter (torchvision ``ColorJitter`` semantics, grey images).
 
     Brightness multiplies by ``b ~ U(max(0, 1 - brightness), 1 + brightness)``; contrast blends with the image mean,
@@ -109,8 +134,6 @@ class RandBrightnessContrast(RandomizableTransform):
         >>> t(torch.rand(1, 8, 8)).shape
         torch.Size([1, 8, 8])
     """
-
-    backend = [TransformBackends.TORCH]
 
     def __init__(self, prob: float = 0.8, brightness: float = 0.4, contrast: float = 0.4) -> None:
         RandomizableTransform.__init__(self, prob)
@@ -137,20 +160,14 @@ class RandBrightnessContrast(RandomizableTransform):
         mean = img.mean()
         return (self.contrast_factor * img + (1.0 - self.contrast_factor) * mean).clamp(0.0, 1.0)
 
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> torch.Tensor:
-        """Args: img: ``(C, H, W)`` float image in [0, 1]. Returns: ``(C, H, W)`` tensor."""
-        out = _as_float_image(img, type(self).__name__)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return out
+    def _apply(self, img: torch.Tensor) -> torch.Tensor:
         steps = (self._apply_brightness, self._apply_contrast)
         for step in steps if self.brightness_first else steps[::-1]:
-            out = step(out)
-        return out
+            img = step(img)
+        return img
 
 
-class RandGaussianBlur(RandomizableTransform):
+class RandGaussianBlur(_RandFloatImageTransform):
     """Random isotropic Gaussian blur, sigma ``~ U(sigma[0], sigma[1])`` [DV2] (see :func:`gaussian_blur`).
 
     Args:
@@ -164,8 +181,6 @@ class RandGaussianBlur(RandomizableTransform):
         >>> RandGaussianBlur(prob=1.0).set_random_state(0)(torch.rand(1, 16, 16)).shape
         torch.Size([1, 16, 16])
     """
-
-    backend = [TransformBackends.TORCH]
 
     def __init__(self, prob: float = 0.5, sigma: Sequence[float] = (0.1, 2.0), kernel_size: int = 9) -> None:
         RandomizableTransform.__init__(self, prob)
@@ -182,17 +197,11 @@ class RandGaussianBlur(RandomizableTransform):
         if self._do_transform:
             self.sigma_value = self.R.uniform(*self.sigma)
 
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> torch.Tensor:
-        """Args: img: ``(C, H, W)`` float image. Returns: ``(C, H, W)`` tensor."""
-        out = _as_float_image(img, type(self).__name__)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return out
-        return gaussian_blur(out, self.sigma_value, self.kernel_size)
+    def _apply(self, img: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur(img, self.sigma_value, self.kernel_size)
 
 
-class RandSolarize(RandomizableTransform):
+class RandSolarize(_RandFloatImageTransform):
     """Random solarisation: ``x -> max_value - x`` where ``x >= threshold`` (torchvision ``solarize``).
 
     Args:
@@ -205,24 +214,13 @@ class RandSolarize(RandomizableTransform):
         tensor([[[0.2000, 0.1000]]])
     """
 
-    backend = [TransformBackends.TORCH]
-
     def __init__(self, prob: float = 0.2, threshold: float = 128.0 / 255.0, max_value: float = 1.0) -> None:
         RandomizableTransform.__init__(self, prob)
         self.threshold = threshold
         self.max_value = max_value
 
-    def randomize(self, data: object = None) -> None:
-        super().randomize(None)
-
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> torch.Tensor:
-        """Args: img: ``(C, H, W)`` float image. Returns: ``(C, H, W)`` tensor."""
-        out = _as_float_image(img, type(self).__name__)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return out
-        return torch.where(out >= self.threshold, self.max_value - out, out)
+    def _apply(self, img: torch.Tensor) -> torch.Tensor:
+        return torch.where(img >= self.threshold, self.max_value - img, img)
 
 
 class _SharedDrawd(RandomizableTransform, MapTransform):

@@ -8,18 +8,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from raddino_monai.engines.evidence import probe_frozen, probe_targets, ssl_evidence
+from raddino_monai.engines.evidence import format_evidence, probe_encoders, probe_items, ssl_evidence
 
 
-def test_probe_targets_and_grouped_probe() -> None:
+def test_probe_items_and_grouped_probe() -> None:
     items = [{"view": "AP Supine", "sex": "F"}, {"view": "x", "sex": "M"}, {"view": "L", "sex": None}]
-    keep, labels = probe_targets(items, "view")
-    assert keep.tolist() == [0, 2] and labels.tolist() == ["AP", "lateral"]
+    assert [it["view_group"] for it in probe_items(items)] == ["AP", None, "LATERAL"]
+    assert [it["sex"] for it in probe_items(items)] == ["F", "M", None]
     rng = np.random.default_rng(0)
-    y = np.repeat(["a", "b"], 40)
-    x = rng.normal(size=(80, 4)) + (y == "a")[:, None] * 3.0
-    result = probe_frozen(x, y, groups=np.arange(80) // 2)
-    assert result["balanced_accuracy"] > 0.9 and result["chance"] == 0.5
+    sex = np.repeat(["F", "M"], 40)
+    x = rng.normal(size=(80, 4)) + (sex == "F")[:, None] * 3.0
+    grouped = probe_items([{"sex": s, "view": "PA", "patient_id": i // 2} for i, s in enumerate(sex)])
+    probes, skipped = probe_encoders({"enc": x, "noise": rng.normal(size=(80, 4))}, grouped)
+    assert set(probes) == {"sex"} and "1 classes" in skipped["view"]
+    assert probes["sex"]["enc"]["mean"] > 0.9 and probes["sex"]["enc"]["chance"] == 0.5
+    assert probes["sex"]["enc"]["n_patients"] == 40 and len(probes["sex"]["noise"]["accuracy"]) == 5
 
 
 @pytest.mark.slow
@@ -35,3 +38,4 @@ def test_ssl_evidence_runs(tmp_path) -> None:
     assert results["pretraining"]["iterations"] == 4 and results["pretraining"]["images_per_s"] > 0
     assert set(results["probes"]) == {"view", "sex"}
     assert (tmp_path / "out" / "results.png").is_file()
+    assert "images/s" in format_evidence(results) and "sex probe" in format_evidence(results)

@@ -79,3 +79,11 @@ def test_state_dict_round_trip_and_errors() -> None:
         SSLSchedules.from_iters(total_iters=0, peak_lr=1.0)
     with pytest.raises(ValueError, match="Iteration"):
         CosineSchedule(1.0, 0.0, total_iters=5).value(-1)
+
+
+def test_from_config_passes_values_through_and_rejects_unknown_ones() -> None:
+    sched = SSLSchedules.from_config(batch_size=64, epochs=2, epoch_length=10, min_lr=1e-5, teacher_temp=0.06)
+    assert sched.state_dict()["min_lr"] == 1e-5 and sched.state_dict()["teacher_temp"] == 0.06
+    assert sched(19).teacher_temp == pytest.approx(0.06)
+    with pytest.raises(ValueError, match="valid names are"):
+        SSLSchedules.from_config(batch_size=64, lr=0.1)
