@@ -1,11 +1,20 @@
-"""python tools/benchmark_embeddings.py [--arch raddino_vitb14] [--n_images 16] [--batch_size 8] [--repeats 3] [--bf16]
+"""python tools/benchmark_embeddings.py [--arch raddino_vitb14] [--n_images 8] [--batch_size 8] [--repeats 3]
 
-Throughput of our batched extraction (``extract_embeddings``: LoadCXRd + raddino_preprocessing + batched backbone,
-shards, output file) against the microsoft/rad-dino model-card path (``AutoImageProcessor`` (PIL backend) +
-``AutoModel``, one image at a time), on the same CPU, in one run, on the same images (the embedded sample data
-unless ``--image_dir`` is given). Prints images/s for both (median of ``repeats``), the ratio ours / card and the
-largest CLS difference between the two paths. The model is random-init (no download); pass ``--weights`` for a local
-checkpoint. Not a test: numbers depend on the machine and its load.
+Throughput of our batched extraction (``extract_embeddings``: LoadCXRd + raddino_preprocessing with a preprocessed-image
+cache + batched backbone, fp32 and bf16 autocast, shards and output file included) against the microsoft/rad-dino
+model-card path (``AutoImageProcessor`` (PIL backend) + ``AutoModel``, one image per call, model loaded once, outside
+the timing), on the same CPU, in one run, on the same images (the embedded sample data unless ``--image_dir``).
+
+Prints images/s for every path (median of ``repeats``; the card and our paths alternate inside each repeat so machine
+load hits them alike), the ratios ours / card, and how the outputs compare:
+
+* ``same-pixels``: the card's preprocessed tensors through our backbone, batched, vs the card's per-image CLS (the
+  models are the same: float rounding only);
+* ``end-to-end``: our file vs the card's CLS (adds our float resize vs PIL's uint8 resize; the tolerance is stated in
+  :mod:`raddino_monai.inference.embeddings`), as max |difference| and min cosine similarity.
+
+The model is random-init (no download); pass ``--weights`` for a local checkpoint. Not a test: numbers depend on the
+machine and its load.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import fire
@@ -23,87 +33,123 @@ from transformers import AutoImageProcessor, AutoModel
 
 from raddino_monai.data.sample import sample_data_dir
 from raddino_monai.inference import extract_embeddings, load_embeddings
-from raddino_monai.models import create_backbone, export_hf_folder
+from raddino_monai.models import RadDinoBackbone, create_backbone, export_hf_folder
+
+#: precision name -> bf16 flag of ``extract_embeddings``
+PRECISIONS = {"fp32": False, "bf16": True}
 
 
-def _card_path(folder: Path, paths: list[str]) -> np.ndarray:
-    """Model-card usage [CARD]: processor + model per image; CLS = last_hidden_state[:, 0]."""
-    processor = AutoImageProcessor.from_pretrained(str(folder), backend="pil")
-    model = AutoModel.from_pretrained(str(folder)).eval()
-    out = []
+class _CardPath:
+    """Model-card usage [CARD]: ``AutoImageProcessor`` + ``AutoModel``; CLS = ``last_hidden_state[:, 0]``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.processor = AutoImageProcessor.from_pretrained(str(folder), backend="pil")  # = use_fast=False (4.x)
+        self.model = AutoModel.from_pretrained(str(folder)).eval()
+
+    def pixels(self, path: str) -> torch.Tensor:
+        return self.processor(images=Image.open(path), return_tensors="pt")["pixel_values"]
+
+    def __call__(self, paths: Sequence[str]) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for path in paths:
+                out.append(self.model(pixel_values=self.pixels(path)).last_hidden_state[0, 0].float().numpy())
+        return np.stack(out)
+
+
+def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
+    num = (a * b).sum(1)
+    return float((num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).min())
+
+
+def _same_pixels_diff(backbone: RadDinoBackbone, card: _CardPath, paths: Sequence[str], card_cls: np.ndarray) -> float:
+    """Max |CLS difference| of our batched backbone vs the card model on the card's own pixel tensors."""
+    pixels = torch.cat([card.pixels(p) for p in paths])
     with torch.inference_mode():
-        for path in paths:
-            inputs = processor(images=Image.open(path), return_tensors="pt")
-            out.append(model(**inputs).last_hidden_state[:, 0].float().numpy()[0])
-    return np.stack(out)
+        ours = backbone.forward_features(pixels)["cls_token"].float().numpy()
+    return float(np.abs(ours - card_cls).max())
 
 
 def benchmark(
     arch: str = "raddino_vitb14",
     weights: str | None = None,
-    n_images: int = 16,
+    n_images: int = 8,
     batch_size: int = 8,
     repeats: int = 3,
-    bf16: bool = False,
+    precisions: Sequence[str] = ("fp32", "bf16"),
     image_dir: str | None = None,
     num_workers: int = 0,
     threads: int | None = None,
+    n_check: int = 2,
 ) -> dict[str, float]:
     """Run the comparison and print a summary.
 
     Args:
         arch: registered architecture (random init unless ``weights``).
         weights: optional local weights (HF folder or DINOv2 checkpoint).
-        n_images: images per repeat (cycled if the folder has fewer).
+        n_images: distinct images per repeat (the folder's first ``n_images``).
         batch_size: our batch size.
-        repeats: timed repeats of each path (after one warm-up image each).
-        bf16: bfloat16 autocast on our path (the card path stays float32).
+        repeats: timed repeats of each path (after a one-image warm-up of each).
+        precisions: our paths to time, from :data:`PRECISIONS` (the card path is float32, as in the card).
         image_dir: folder of PNG/JPEG images; default: the embedded sample images.
         num_workers: DataLoader workers on our path.
         threads: ``torch.set_num_threads`` value; default: torch's.
+        n_check: images for the same-pixels exactness check.
 
     Returns:
-        ``{"ours_img_s", "card_img_s", "ratio", "max_cls_diff"}``.
+        ``{"card_img_s", "<precision>_img_s", "<precision>_ratio", "<precision>_max_cls_diff",
+        "<precision>_min_cos", "same_pixels_max_cls_diff"}``.
+
+    Raises:
+        ValueError: unknown precision (valid values listed) or fewer images than ``n_images``.
     """
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        raise ValueError(f"precisions must be a non-empty subset of {list(PRECISIONS)}, got {list(precisions)}.")
     if threads:
         torch.set_num_threads(int(threads))
     folder_in = Path(image_dir) if image_dir else sample_data_dir() / "images"
     available = sorted(str(p) for p in folder_in.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    paths = [available[i % len(available)] for i in range(n_images)]
-    unique = list(dict.fromkeys(paths))
+    if len(available) < n_images:
+        raise ValueError(f"{folder_in} has {len(available)} PNG/JPEG images; n_images={n_images} requested.")
+    paths = available[:n_images]
     backbone = create_backbone(arch, weights=weights).eval()
+    rates: dict[str, list[float]] = {"card": [], **{p: [] for p in precisions}}
+    outputs: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = export_hf_folder(backbone, Path(tmp) / "hf")
-        _card_path(folder, paths[:1])  # warm-up
-        extract_embeddings(
-            paths[:1], Path(tmp) / "warm.npz", backbone=backbone, bf16=bf16, resume=False, progress=False
-        )
-        ours_rates, card_rates = [], []
+        card = _CardPath(export_hf_folder(backbone, Path(tmp) / "hf"))
+        card(paths[:1])  # warm-up
+        for precision in precisions:
+            extract_embeddings(paths[:1], Path(tmp) / "warm.npz", backbone=backbone, bf16=PRECISIONS[precision],
+                               resume=False, progress=False)
         for r in range(repeats):
             start = time.perf_counter()
-            card = _card_path(folder, paths)
-            card_rates.append(len(paths) / (time.perf_counter() - start))
-            start = time.perf_counter()
-            out = extract_embeddings(
-                unique, Path(tmp) / f"ours{r}.npz", backbone=backbone, batch_size=batch_size, bf16=bf16,
-                num_workers=num_workers, resume=False, progress=False,
-            )
-            ours_rates.append(len(unique) / (time.perf_counter() - start))
-        ours = load_embeddings(out)["cls"]
-    card_by_path = dict(zip(paths, card))
-    max_diff = float(np.abs(ours - np.stack([card_by_path[p] for p in unique])).max())
-    result = {
-        "ours_img_s": statistics.median(ours_rates),
-        "card_img_s": statistics.median(card_rates),
-        "max_cls_diff": max_diff,
-    }
-    result["ratio"] = result["ours_img_s"] / result["card_img_s"]
-    print(f"arch={arch} images={len(paths)} (unique {len(unique)}) batch={batch_size} bf16={bf16} "
-          f"threads={torch.get_num_threads()} repeats={repeats}")
-    print(f"model card (processor + AutoModel, 1 image/call): {result['card_img_s']:.2f} img/s (median)")
-    print(f"raddino_monai extract_embeddings (batched):       {result['ours_img_s']:.2f} img/s (median)")
-    print(f"ratio ours / card: {result['ratio']:.2f}x   max |CLS difference|: {max_diff:.3g} "
-          f"(float vs uint8 PIL preprocessing{', bf16' if bf16 else ''})")
+            card_cls = card(paths)
+            rates["card"].append(len(paths) / (time.perf_counter() - start))
+            for precision in precisions:
+                out = Path(tmp) / f"{precision}{r}.npz"
+                start = time.perf_counter()
+                extract_embeddings(paths, out, backbone=backbone, batch_size=batch_size, bf16=PRECISIONS[precision],
+                                   num_workers=num_workers, resume=False, progress=False, cache_dir=Path(tmp) / "cache")
+                rates[precision].append(len(paths) / (time.perf_counter() - start))
+                outputs[precision] = load_embeddings(out)["cls"]
+        same_pixels = _same_pixels_diff(backbone, card, paths[:n_check], card_cls[:n_check])
+    result = {"card_img_s": statistics.median(rates["card"]), "same_pixels_max_cls_diff": same_pixels}
+    for precision in precisions:
+        result[f"{precision}_img_s"] = statistics.median(rates[precision])
+        result[f"{precision}_ratio"] = result[f"{precision}_img_s"] / result["card_img_s"]
+        result[f"{precision}_max_cls_diff"] = float(np.abs(outputs[precision] - card_cls).max())
+        result[f"{precision}_min_cos"] = _cosine_min(outputs[precision], card_cls)
+    print(f"arch={arch} images={len(paths)} batch={batch_size} threads={torch.get_num_threads()} repeats={repeats}")
+    print(f"model card (processor + AutoModel, 1 image/call, fp32): {result['card_img_s']:.3f} img/s (median; "
+          f"runs {', '.join(f'{v:.3f}' for v in rates['card'])})")
+    for precision in precisions:
+        runs = ", ".join(f"{v:.3f}" for v in rates[precision])
+        print(f"raddino_monai extract_embeddings batched {precision}:   {result[f'{precision}_img_s']:.3f} img/s "
+              f"(median; runs {runs})  ratio {result[f'{precision}_ratio']:.2f}x"
+              f"  vs card CLS: max |diff| {result[f'{precision}_max_cls_diff']:.3g}, "
+              f"min cosine {result[f'{precision}_min_cos']:.6f}")
+    print(f"same pixels (card's tensors, our batched backbone fp32) vs card CLS: max |diff| {same_pixels:.3g}")
     return result
 
 

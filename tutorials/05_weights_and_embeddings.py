@@ -57,7 +57,8 @@ def main(output_dir: str, arch: str = "tiny_vit_p14", n_images: int = 4, seed: i
     # 1. a random-init backbone (stand-in for a trained teacher)
     backbone = create_backbone(arch, layerscale_value=1.0).eval()
     size = int(backbone.config.image_size)
-    print(f"1. {arch}: {backbone.num_layers} blocks, width {backbone.embed_dim}, patch {backbone.patch_size}, {size} px")
+    print(f"1. {arch}: {backbone.num_layers} blocks, width {backbone.embed_dim}, patch {backbone.patch_size}, "
+          f"{size} px")
 
     # 2. HF folder in the released naming
     folder = export_hf_folder(backbone, out / "hf")

@@ -242,14 +242,16 @@ def extract_embeddings(
         cache.mkdir(parents=True, exist_ok=True)
     tag = json.dumps({"image_size": size, "fit": fit})
     dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess, cache, tag)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     device = torch.device(device)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    )
     backbone = backbone.to(device).eval()
+    # one autocast context for the whole loop: its cache keeps the bf16 copies of the weights across batches
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         for index, images in tqdm(loader, desc="embeddings", disable=not progress, unit="batch"):
-            with autocast:
-                feats = backbone.forward_features(images.to(device))
+            feats = backbone.forward_features(images.to(device, non_blocking=True))
             arrays = {name: POOLINGS[name](feats).float().cpu().numpy() for name in pooling}
             store.write([ids[todo[int(k)]] for k in index], arrays)
     results: dict[str, np.ndarray] = store.collect(ids)

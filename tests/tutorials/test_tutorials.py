@@ -45,3 +45,21 @@ def test_01_load_and_preprocess(tmp_path: Path) -> None:
     assert "within 0.00 grey levels" in result.stdout  # the MONOCHROME1 twin is the exact negative
     # the sample DICOMs' PatientName / PatientID (a random UUID) never reach the output
     assert "16d7f894-55d7-4d95-8957-d18987f0e981" not in result.stdout + result.stderr
+
+
+def test_05_weights_and_embeddings(tmp_path: Path) -> None:
+    docstring_command = (TUTORIALS / "05_weights_and_embeddings.py").read_text(encoding="utf-8").split("\n")[2]
+    assert "tutorials/05_weights_and_embeddings.py OUTPUT_DIR" in docstring_command  # docstring opens with the command
+    out = tmp_path / "out"
+    result = _run("05_weights_and_embeddings.py", str(out), "--n_images=2")
+    lines = result.stdout.splitlines()
+    # plain transformers AutoModel and the DINOv2-named file reproduce the backbone exactly
+    assert "3. AutoModel.from_pretrained -> Dinov2Model; max |difference| to ours: 0" in lines
+    dinov2_line = next(line for line in lines if line.startswith("4. backbone_compatible.safetensors:"))
+    assert "'blocks.0.attn.qkv.weight' in it: True" in dinov2_line
+    assert dinov2_line.endswith("reloaded max |difference|: 0")
+    cosine = float(next(line for line in lines if line.startswith("card_min_cosine:")).split()[-1])
+    assert cosine > 0.999  # the stated tolerance vs the model-card path
+    assert {p.name for p in (out / "hf").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json"}
+    with np.load(out / "embeddings.npz") as emb:
+        assert emb["cls"].shape == (2, 192) and emb["patch"].shape == (2, 192, 8, 8) and len(emb["ids"]) == 2
