@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh test,dicom
+# CI (CI=true) also runs the tests marked slow (bundle runs, CLI subprocesses, SSL evidence; ~1 minute more).
+if [ "${CI:-}" = "true" ]; then
+    set -- --runslow "$@"
+fi
 .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

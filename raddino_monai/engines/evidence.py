@@ -26,13 +26,13 @@ from torch import nn
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
-from raddino_monai.engines.handlers import SSLTensorBoardHandler, ThroughputMonitor
+from raddino_monai.engines.handlers import SSLProgressBar, SSLTensorBoardHandler, ThroughputMonitor
 from raddino_monai.engines.ssl_trainer import SSLTrainer
 from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import extract_features
 from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig, probe_attribute
-from raddino_monai.models import create_backbone
+from raddino_monai.models import create_backbone, export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
@@ -93,7 +93,7 @@ def pretrain_tiny(
         generator=torch.Generator().manual_seed(seed),
     )
     monitor = ThroughputMonitor(warmup=2)
-    handlers = [monitor, SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5)]
+    handlers = [monitor, SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5), SSLProgressBar()]
     trainer = SSLTrainer(
         device="cpu",
         max_epochs=-(-max_iters // len(loader)),
@@ -202,7 +202,8 @@ def ssl_evidence(
     Args:
         datalist: JSON/CSV datalist; items need ``image`` and, for the probes, ``patient_id``, ``sex`` and
             ``view_group`` or ``view`` (DICOM ViewPosition, :data:`VIEW_GROUPS`).
-        output_dir: where ``results.json``, ``results.png`` and TensorBoard logs go.
+        output_dir: where ``results.json``, ``results.png``, TensorBoard logs and the pretrained teacher backbone
+            (``teacher_hf/``, an HF folder for ``tools/evaluate.py``) go.
         max_iters: pretraining schedule length (iterations).
         max_minutes: pretraining wall-clock budget.
         arch: backbone name.
@@ -219,6 +220,7 @@ def ssl_evidence(
     items = load_datalist(datalist)
     crops = MultiCropConfig.tiny()
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed)
+    export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
     torch.manual_seed(seed)
     backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": create_backbone(arch)}
     transform = classification_transforms(probe_size)

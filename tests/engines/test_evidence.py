@@ -38,4 +38,5 @@ def test_ssl_evidence_runs(tmp_path) -> None:
     assert results["pretraining"]["iterations"] == 4 and results["pretraining"]["images_per_s"] > 0
     assert set(results["probes"]) == {"view", "sex"}
     assert (tmp_path / "out" / "results.png").is_file()
+    assert (tmp_path / "out" / "teacher_hf" / "model.safetensors").is_file()
     assert "images/s" in format_evidence(results) and "sex probe" in format_evidence(results)
