@@ -107,7 +107,9 @@ class DINOClsTokenLoss(TeacherTargetLoss):
         n_pairs = pair_mask.sum()
         if n_pairs == 0:
             raise ValueError("No (teacher view, other student view) pair: need >= 2 global views or local views.")
-        log_p = torch.stack([F.log_softmax(s.float() / self.student_temp, dim=-1) for s in students])  # (V, B, K)
-        t = torch.stack([p.float() for p in teachers])  # (G, B, K)
-        ce = -torch.einsum("gbk,vbk->gv", t, log_p) / t.shape[1]  # (G, V) batch-mean cross-entropies
-        return (ce * pair_mask).sum() / n_pairs
+        # fp32 with autocast off: under bf16 autocast the einsum (a matmul) would otherwise run in bf16
+        with torch.autocast(device_type=students[0].device.type, enabled=False):
+            log_p = torch.stack([F.log_softmax(s.float() / self.student_temp, dim=-1) for s in students])  # (V,B,K)
+            t = torch.stack([p.float() for p in teachers])  # (G, B, K)
+            ce = -torch.einsum("gbk,vbk->gv", t, log_p) / t.shape[1]  # (G, V) batch-mean cross-entropies
+            return (ce * pair_mask).sum() / n_pairs

@@ -91,3 +91,16 @@ def test_errors() -> None:
         DINOClsTokenLoss(out_dim=K, centering="mean")
     with pytest.raises(ValueError, match="student_temp"):
         DINOClsTokenLoss(out_dim=K, student_temp=0.0)
+
+
+def test_loss_is_float32_under_bf16_autocast() -> None:
+    """The trainer calls the loss inside bf16 autocast; the pair cross-entropy (an einsum) must still be fp32."""
+    torch.manual_seed(0)
+    loss = DINOClsTokenLoss(out_dim=64)
+    students = [torch.randn(4, 64) for _ in range(4)]
+    teachers = [torch.softmax(torch.randn(4, 64) / 0.04, dim=-1) for _ in range(2)]
+    expected = loss(students, teachers)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        got = loss(students, teachers)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
