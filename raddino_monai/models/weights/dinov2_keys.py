@@ -106,6 +106,33 @@ def _rename_block_param(local: str, modules: Mapping[str, str], params: Mapping[
     return None
 
 
+def _rename_rest(
+    state: Mapping[str, torch.Tensor],
+    used: set[str],
+    out: dict[str, torch.Tensor],
+    block_re: re.Pattern,
+    tables: tuple[Mapping[str, str], Mapping[str, str], Mapping[str, str]],
+    block_fmt: str,
+) -> list[str]:
+    """Rename every key of ``state`` not in ``used`` into ``out`` (in place) and return the keys no rule maps.
+
+    ``tables`` are (global names, block module names, block full-parameter names); block keys matched by
+    ``block_re`` (groups: block index, local name) become ``block_fmt.format(i=..., new=...)``.
+    """
+    global_names, block_modules, block_params = tables
+    unknown = []
+    for key, value in state.items():
+        if key in used:
+            continue
+        m = block_re.match(key)
+        new = _rename_block_param(m.group(2), block_modules, block_params) if m else global_names.get(key)
+        if new is None:
+            unknown.append(key)
+            continue
+        out[block_fmt.format(i=m.group(1), new=new) if m else new] = value
+    return unknown
+
+
 def _split_fused(
     state: Mapping[str, torch.Tensor],
     block_re: re.Pattern,
@@ -167,16 +194,8 @@ def dinov2_to_hf(state: Mapping[str, torch.Tensor], source: str | Path = "<state
     state = normalize_block_chunks(state)
     inv_global, inv_block, inv_ls = _invert(_GLOBAL), _invert(_BLOCK), _invert(_LAYER_SCALE)
     out, used = _split_fused(state, _DV2_BLOCK_RE, _DINOV2_FUSED, "encoder.layer.{i}.{local}")
-    unknown = []
-    for key, value in state.items():
-        if key in used:
-            continue
-        m = _DV2_BLOCK_RE.match(key)
-        new = _rename_block_param(m.group(2), inv_block, inv_ls) if m else inv_global.get(key)
-        if new is None:
-            unknown.append(key)
-            continue
-        out[f"encoder.layer.{m.group(1)}.{new}" if m else new] = value
+    tables = (inv_global, inv_block, inv_ls)
+    unknown = _rename_rest(state, used, out, _DV2_BLOCK_RE, tables, "encoder.layer.{i}.{new}")
     if unknown:
         raise _fail(source, "unexpected keys for a DINOv2 backbone", unknown)
     return out
@@ -190,16 +209,7 @@ def hf_to_dinov2(state: Mapping[str, torch.Tensor], source: str | Path = "<state
     """
     state = memory_to_released(state, source)
     out, used = _join_fused(state, _HF_BLOCK_RE, _DINOV2_FUSED, "blocks.{i}.{local}", source)
-    unknown = []
-    for key, value in state.items():
-        if key in used:
-            continue
-        m = _HF_BLOCK_RE.match(key)
-        new = _rename_block_param(m.group(2), _BLOCK, _LAYER_SCALE) if m else _GLOBAL.get(key)
-        if new is None:
-            unknown.append(key)
-            continue
-        out[f"blocks.{m.group(1)}.{new}" if m else new] = value
+    unknown = _rename_rest(state, used, out, _HF_BLOCK_RE, (_GLOBAL, _BLOCK, _LAYER_SCALE), "blocks.{i}.{new}")
     if unknown:
         raise _fail(source, "unexpected keys for a Hugging Face Dinov2 backbone", unknown)
     return out
