@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .metrics import mean_std
+from .metrics import classification_metrics, mean_std
 
 __all__ = ["DEFAULT_BIN_EDGES", "SEX_CODES", "BINNINGS", "CATEGORICAL_ATTRIBUTES", "MetadataProbeConfig", "bin_values",
            "encode_sex", "encode_view", "VIEW_CODES",
@@ -60,7 +60,11 @@ class MetadataProbeConfig:
         n_bins: classes for ``"quantile"`` binning (5 [PAPER]).
         n_splits: CV folds (5 [PAPER]).
         seed: fold-assignment seed.
-        C: inverse L2 regularisation strength of ``LogisticRegression`` (sklearn default 1.0).
+        C: inverse L2 regularisation strength of ``LogisticRegression`` (sklearn default 1.0), or a grid of values:
+            then each outer fold picks the value with the best mean accuracy in an inner ``StratifiedGroupKFold``
+            (``inner_splits`` folds, grouped by patient) of its training part, as DINOv2's ``eval/log_regression.py``
+            picks C on held-out data; the chosen values are reported as ``"C"``.
+        inner_splits: inner folds for choosing ``C`` from a grid.
         max_iter: solver iterations.
         patient_key: item key grouping images of one patient.
     """
@@ -71,7 +75,8 @@ class MetadataProbeConfig:
     n_bins: int = 5
     n_splits: int = 5
     seed: int = 0
-    C: float = 1.0
+    C: float | tuple[float, ...] = 1.0
+    inner_splits: int = 3
     max_iter: int = 2000
     patient_key: str = "patient_id"
 
@@ -83,6 +88,12 @@ class MetadataProbeConfig:
         if unknown:
             raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {[*CATEGORICAL_ATTRIBUTES, *self.bin_edges]}.")
         self.bin_edges = {k: tuple(float(e) for e in v) for k, v in self.bin_edges.items()}
+        grid = self.C if isinstance(self.C, (tuple, list)) else (self.C,)
+        if not grid or any(float(c) <= 0 for c in grid):
+            raise ValueError(f"MetadataProbeConfig.C must be > 0 (a value or a non-empty grid), found {self.C!r}.")
+        self.C = tuple(float(c) for c in grid) if isinstance(self.C, (tuple, list)) else float(self.C)
+        if self.inner_splits < 2:
+            raise ValueError(f"MetadataProbeConfig.inner_splits must be >= 2, found {self.inner_splits}.")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable settings."""
@@ -152,6 +163,37 @@ def _fold_labels(attribute: str, values: np.ndarray, train: np.ndarray, config: 
     return bin_values(values, edges)
 
 
+def _classifier(c: float, config: MetadataProbeConfig) -> Any:
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=config.max_iter))
+
+
+def _choose_c(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, config: MetadataProbeConfig) -> float:
+    """``config.C`` itself, or the grid value with the best inner grouped-CV accuracy (ties: the smaller C)."""
+    if isinstance(config.C, float):
+        return config.C
+    n_splits = min(config.inner_splits, len(set(groups.tolist())))
+    if n_splits < 2:
+        return float(np.median(config.C))
+    inner = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
+    splits = [(tr, te) for tr, te in inner.split(x, labels, groups) if len(np.unique(labels[tr])) > 1]
+    scores = []
+    for c in sorted(config.C):
+        accs = [(_classifier(c, config).fit(x[tr], labels[tr]).predict(x[te]) == labels[te]).mean()
+                for tr, te in splits]
+        scores.append((float(np.mean(accs)) if accs else 0.0, -c))
+    return -max(scores)[1]
+
+
+def _fold_auroc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Threshold-free companion of accuracy: AUROC of ``classes[1]`` for two classes, else the macro one-vs-rest
+    AUROC over the classes the probe was trained on (test images of other classes are left out); NaN if undefined."""
+    if len(classes) == 2:
+        return classification_metrics((y == classes[1]).astype(int), proba[:, 1], "binary", ["positive"])["auroc"]
+    keep = np.isin(y, classes)
+    columns = np.searchsorted(classes, y[keep])
+    return classification_metrics(columns, proba[keep], "multiclass", [str(c) for c in classes])["auroc"]
+
+
 def probe_attribute(
     embeddings: np.ndarray, items: Sequence[Mapping[str, Any]], attribute: str, config: MetadataProbeConfig
 ) -> dict[str, Any]:
@@ -164,7 +206,9 @@ def probe_attribute(
         config: settings.
 
     Returns:
-        ``{"attribute", "n_images", "n_patients", "accuracy": [per fold], "mean", "std", "class_counts"}``;
+        ``{"attribute", "n_images", "n_patients", "accuracy": [per fold], "auroc": [per fold], "C": [per fold],
+        "mean", "std", "auroc_mean", "auroc_std", "class_counts"}`` (``mean``/``std`` of the accuracy; AUROC is
+        one-vs-rest, macro over classes for more than two);
         ``mean``/``std`` are NaN (with ``"skipped"`` giving the reason) when there are too few patients or classes.
 
     Raises:
@@ -175,14 +219,15 @@ def probe_attribute(
     idx, values = metadata_targets(items, attribute)
     groups = np.asarray([str(items[i].get(config.patient_key, f"__item{i}")) for i in idx])
     result: dict[str, Any] = {"attribute": attribute, "n_images": int(len(idx)),
-                              "n_patients": int(len(set(groups.tolist()))), "accuracy": []}
+                              "n_patients": int(len(set(groups.tolist()))), "accuracy": [], "auroc": [], "C": []}
     if len(idx) == 0:
-        result.update(class_counts={}, mean=math.nan, std=math.nan, skipped=f"no item has {attribute!r}")
+        result.update(class_counts={}, mean=math.nan, std=math.nan, auroc_mean=math.nan, auroc_std=math.nan,
+                      skipped=f"no item has {attribute!r}")
         return result
     all_labels = _fold_labels(attribute, values, np.arange(len(values)), config)
     result["class_counts"] = {int(k): int(v) for k, v in zip(*np.unique(all_labels, return_counts=True))}
     if result["n_patients"] < config.n_splits or len(result["class_counts"]) < 2:
-        result.update(mean=math.nan, std=math.nan,
+        result.update(mean=math.nan, std=math.nan, auroc_mean=math.nan, auroc_std=math.nan,
                       skipped=f"{result['n_patients']} patients / {len(result['class_counts'])} classes with "
                               f"{attribute!r}; need >= {config.n_splits} patients and >= 2 classes")
         return result
@@ -192,10 +237,13 @@ def probe_attribute(
         labels = _fold_labels(attribute, values, train, config)
         if len(np.unique(labels[train])) < 2:
             continue
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=config.C, max_iter=config.max_iter))
-        clf.fit(x[train], labels[train])
+        c = _choose_c(x[train], labels[train], groups[train], config)
+        clf = _classifier(c, config).fit(x[train], labels[train])
+        result["C"].append(c)
         result["accuracy"].append(float((clf.predict(x[test]) == labels[test]).mean()))
+        result["auroc"].append(_fold_auroc(labels[test], clf.predict_proba(x[test]), clf.classes_))
     result["mean"], result["std"] = mean_std(result["accuracy"])
+    result["auroc_mean"], result["auroc_std"] = mean_std(result["auroc"])
     return result
 
 

@@ -132,7 +132,8 @@ def metadata_probe_run(
                              classification_transforms(image_size, fit), batch_size, device).numpy()
     np.save(out / "embeddings.npy", feats)
     results = run_metadata_probe(feats, items, config)
-    summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"])} for r in results}
+    summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"]), "auroc": (r["auroc_mean"], r["auroc_std"])}
+               for r in results}
     records = summary_records(label, "metadata_probe", summary, config.n_splits)
     cfg = {"encoder": encoder, "datalist": str(datalist or sample_datalist_path()), "pooling": pooling,
            "image_size": image_size, "fit": fit, **config.to_dict()}

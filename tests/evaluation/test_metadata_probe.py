@@ -56,3 +56,31 @@ def test_view_group_is_a_categorical_attribute():
     from raddino_monai.evaluation.metadata_probe import encode_view
 
     assert [encode_view(v) for v in ("PA", "ap", "LATERAL", None, "oblique")] == [0, 1, 2, None, None]
+
+
+def test_c_grid_is_chosen_by_inner_grouped_cv() -> None:
+    items = _items()
+    male = np.array([1.0 if it["sex"] == "M" else 0.0 for it in items])
+    # a weak shift spread over 200 dimensions (64 training images): strong L2 regularisation wins, C = 1e4 overfits
+    x = np.random.default_rng(2).normal(size=(80, 200)) + 0.3 * male[:, None]
+    grid = (1e-4, 1e-2, 1.0, 1e4)
+    res = probe_attribute(x, items, "sex", MetadataProbeConfig(C=list(grid)))
+    loose = probe_attribute(x, items, "sex", MetadataProbeConfig(C=1e4))
+    assert len(res["C"]) == 5 and set(res["C"]) <= {1e-2, 1.0}
+    assert loose["C"] == [1e4] * 5 and res["mean"] > loose["mean"]
+    with pytest.raises(ValueError, match="must be > 0"):
+        MetadataProbeConfig(C=())
+    with pytest.raises(ValueError, match="inner_splits"):
+        MetadataProbeConfig(C=[1.0], inner_splits=1)
+
+
+def test_auroc_per_fold() -> None:
+    items = [{**it, "view_group": ["PA", "AP", "LATERAL"][i % 3]} for i, it in enumerate(_items(90))]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(90, 5))
+    x[:, 0] += np.array([3.0 if it["sex"] == "M" else 0.0 for it in items])
+    sex = probe_attribute(x, items, "sex", MetadataProbeConfig())
+    assert len(sex["auroc"]) == 5 and sex["auroc_mean"] > 0.95
+    view = probe_attribute(x, items, "view_group", MetadataProbeConfig())  # noise: 3 classes, chance AUROC 0.5
+    assert len(view["auroc"]) == 5 and 0.3 < view["auroc_mean"] < 0.7
+    assert math.isnan(probe_attribute(x, items, "weight", MetadataProbeConfig())["auroc_mean"])
