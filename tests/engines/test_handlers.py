@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from ignite.engine import Events
-from ssl_helpers import make_trainer, student_state
+from ssl_helpers import make_trainer, student_state, tiny_config
 from transformers import AutoModel
 
 import raddino_monai.engines.handlers.checkpoint as checkpoint_module
@@ -122,4 +122,13 @@ def test_checkpoint_validation(tmp_path) -> None:
         SSLCheckpointHandler(tmp_path, n_saved=0)
     trainer = make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, load_path=tmp_path / "nope.pt")])
     with pytest.raises(FileNotFoundError, match="nope.pt"):
+        trainer.run()
+
+
+def test_resume_from_another_recipe_names_the_file(tmp_path) -> None:
+    make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1)]).run()
+    other = tiny_config().replace(heads={"n_prototypes": 32})
+    trainer = make_trainer(max_epochs=1, config=other, handlers=[SSLCheckpointHandler(tmp_path)])
+    expected = r"checkpoint_0+\d+\.pt: this checkpoint does not fit.*size mismatch.*new output"
+    with pytest.raises(RuntimeError, match=expected):
         trainer.run()

@@ -169,6 +169,8 @@ class SSLCheckpointHandler:
 
         Raises:
             FileNotFoundError: ``load_path`` was given and does not exist.
+            RuntimeError: the checkpoint's tensors do not fit the model (written with another recipe); the message
+                names the file and the first mismatches.
         """
         if self.load_path is not None:
             if not Path(self.load_path).is_file():
@@ -182,7 +184,15 @@ class SSLCheckpointHandler:
         if found is None:
             return
         path, ckpt = found
-        self._model(engine).load_state_dict(ckpt["model"])
+        try:
+            self._model(engine).load_state_dict(ckpt["model"])
+        except RuntimeError as err:  # shape / key mismatch: a run with another recipe wrote this checkpoint
+            details = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
+            raise RuntimeError(
+                f"{path}: this checkpoint does not fit the configured model ({details}). It was written by a run with "
+                "a different recipe: resume with that recipe, start in a new output directory (bundle: --output_dir), "
+                "or disable resuming (SSLCheckpointHandler(resume=False))."
+            ) from err
         engine.optimizer.load_state_dict(ckpt["optimizer"])  # type: ignore[attr-defined]
         scaler = getattr(engine, "grad_scaler", None)
         if scaler is not None and ckpt["grad_scaler"]:
