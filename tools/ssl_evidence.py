@@ -1,36 +1,49 @@
 """Does the SSL engine learn? Pretrain a tiny ViT on CPU, then frozen linear probes (view, sex) vs random init.
 
-    python tools/ssl_evidence.py --datalist DATALIST.json --output_dir runs/ssl_evidence --max_minutes 5
+    python tools/ssl_evidence.py --datalist DATALIST.json --output_dir runs/ssl_evidence --seeds "[0,1,2]"
 
-The datalist (JSON/CSV, docs/architecture.md) needs ``image`` and, for the probes, ``patient_id`` (grouped folds),
+The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, ``patient_id`` (grouped folds),
 ``view_group`` or ``view`` (PA / AP / lateral, DICOM ViewPosition strings) and ``sex`` (M / F). Further options
-(``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``, ``--seed``)
-are the arguments of the library function :func:`raddino_monai.engines.evidence.ssl_evidence`. Prints training
-images/s, the share of each step spent waiting for data, and probe accuracies (5-fold, patient-grouped); writes
-``results.json``, ``results.png`` and TensorBoard logs under ``--output_dir``.
+(``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``,
+``--recipe``) are the arguments of the library function :func:`raddino_monai.engines.evidence.ssl_evidence`. Each
+seed (pretraining, random init and probe folds) gets its own run under ``--output_dir/seed_<s>`` (``results.json``,
+``results.png``, TensorBoard logs, ``teacher_hf/``); prints training images/s, the share of each step spent waiting
+for data and probe accuracies (5-fold, patient-grouped), then the mean over seeds (``combined.json``).
+See docs/ssl_evidence.md for measured results.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import fire
 
-from raddino_monai.engines.evidence import format_evidence, ssl_evidence
+from raddino_monai.engines.evidence import combine_seeds, format_combined, format_evidence, ssl_evidence
 
 
-def main(datalist: str, output_dir: str = "runs/ssl_evidence", **options: Any) -> str:
-    """Run :func:`~raddino_monai.engines.evidence.ssl_evidence` with ``options`` and return its summary.
+def main(
+    datalist: str, output_dir: str = "runs/ssl_evidence", seeds: int | Sequence[int] = (0,), **options: Any
+) -> str:
+    """Run :func:`~raddino_monai.engines.evidence.ssl_evidence` once per seed and return the summaries.
 
     Args:
         datalist: JSON/CSV datalist.
-        output_dir: results, plot and TensorBoard logs.
+        output_dir: one ``seed_<s>`` folder per seed, plus ``combined.json``.
+        seeds: a seed or a list of seeds.
         options: further ``ssl_evidence`` arguments: ``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``,
-            ``--num_workers``, ``--probe_size``, ``--seed`` (defaults and meaning in its docstring).
+            ``--num_workers``, ``--probe_size``, ``--recipe`` (defaults and meaning in its docstring).
     """
-    results = ssl_evidence(datalist, output_dir, **options)
-    return f"{format_evidence(results)}\n{json.dumps({'output_dir': output_dir})}"
+    seeds = [int(seeds)] if isinstance(seeds, (int, str)) else [int(s) for s in seeds]
+    runs, lines = [], []
+    for seed in seeds:
+        runs.append(ssl_evidence(datalist, Path(output_dir) / f"seed_{seed}", seed=seed, **options))
+        lines += [f"seed {seed}:", format_evidence(runs[-1])]
+    combined = combine_seeds(runs)
+    (Path(output_dir) / "combined.json").write_text(json.dumps(combined, indent=2))
+    return "\n".join([*lines, format_combined(combined), json.dumps({"output_dir": output_dir})])
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ e.g. a downloaded microsoft/rad-dino folder or its ``backbone_compatible.safeten
 ``hf/`` (an HF model folder), ``backbone_compatible.safetensors`` (DINOv2 naming) and ``embeddings.npz``.
 
 Steps:
-    1. ``create_backbone("tiny_vit_p14", layerscale_value=1.0)``: a small random-init ViT with patch 14 (LayerScale 1.0
-       as in released checkpoints, so every block changes the output and the comparisons below mean something).
+    1. ``create_backbone("tiny_vit_p14")``: a small random-init ViT with patch 14 (its LayerScale starts at 1.0 as in
+       released checkpoints, so every block changes the output and the comparisons below mean something).
     2. ``export_hf_folder``: ``config.json``, ``model.safetensors`` in the released key naming
        (``attention.attention.query``..., loadable by transformers 4.x and 5.x) and a ``preprocessor_config.json``
        with RAD-DINO's ``BitImageProcessor`` settings.
@@ -55,7 +55,7 @@ def main(output_dir: str, arch: str = "tiny_vit_p14", n_images: int = 4, seed: i
     torch.manual_seed(seed)
 
     # 1. a random-init backbone (stand-in for a trained teacher)
-    backbone = create_backbone(arch, layerscale_value=1.0).eval()
+    backbone = create_backbone(arch).eval()
     size = int(backbone.config.image_size)
     print(f"1. {arch}: {backbone.num_layers} blocks, width {backbone.embed_dim}, patch {backbone.patch_size}, "
           f"{size} px")
@@ -83,7 +83,7 @@ def main(output_dir: str, arch: str = "tiny_vit_p14", n_images: int = 4, seed: i
     with safe_open(str(dinov2_file), "pt") as f:
         dv2_keys = set(f.keys())
         pos_shape = tuple(f.get_slice("pos_embed").get_shape())
-    reloaded = create_backbone(arch, layerscale_value=1.0, weights=dinov2_file).eval()
+    reloaded = create_backbone(arch, weights=dinov2_file).eval()
     with torch.no_grad():
         dv2_diff = float((reloaded(x) - backbone(x)).abs().max())
     print(f"4. {dinov2_file.name}: {len(dv2_keys)} tensors, 'blocks.0.attn.qkv.weight' in it: "

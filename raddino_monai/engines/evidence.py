@@ -5,9 +5,11 @@ teacher vs the same architecture at random initialisation.
 iterations or minutes and reports training images/s and the share of each step spent waiting for data.
 :func:`probe_encoders` embeds the items with each frozen encoder (:mod:`raddino_monai.evaluation.features`, normed CLS)
 and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
-``LogisticRegression``, patient-grouped stratified 5-fold CV, accuracy) for the items' view group (PA / AP / lateral)
-and ``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png``; :func:`format_evidence`
-summarises its results in a few lines. CLI: ``tools/ssl_evidence.py``.
+``LogisticRegression`` with C chosen from :data:`PROBE_C_GRID` by inner grouped CV, patient-grouped stratified 5-fold
+CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and ``sex``. :func:`ssl_evidence` does both
+and writes ``results.json`` and ``results.png``; :func:`format_evidence` summarises its results in a few lines;
+:func:`combine_seeds` / :func:`format_combined` aggregate runs with different seeds (pretraining, random init and
+folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results in ``docs/ssl_evidence.md``.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import extract_features
 from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig, probe_attribute
+from raddino_monai.evaluation.metrics import mean_std
 from raddino_monai.models import create_backbone, export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
-__all__ = ["VIEW_GROUPS", "PROBES", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence", "format_evidence"]
+__all__ = [
+    "VIEW_GROUPS", "PROBES", "PROBE_C_GRID", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence",
+    "format_evidence", "combine_seeds", "format_combined",
+]
 
 #: DICOM-style ViewPosition strings (upper-cased) -> the metadata probe's ``view_group`` classes; others are left out
 VIEW_GROUPS: dict[str, str] = {
@@ -46,6 +52,10 @@ VIEW_GROUPS: dict[str, str] = {
 
 #: result name -> metadata-probe attribute (:data:`raddino_monai.evaluation.metadata_probe.CATEGORICAL_ATTRIBUTES`)
 PROBES: dict[str, str] = {"view": "view_group", "sex": "sex"}
+
+#: inverse L2 strengths the probe chooses from per fold (inner grouped CV): with a few hundred images and 192+
+#: features a fixed C = 1 over-fits and can score below the majority class for every encoder
+PROBE_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def pretrain_tiny(
@@ -58,6 +68,7 @@ def pretrain_tiny(
     num_workers: int = 1,
     crops: MultiCropConfig | None = None,
     seed: int = 0,
+    config: SSLConfig | None = None,
 ) -> tuple[StudentTeacher, dict[str, float]]:
     """Pretrain ``arch`` from scratch on CPU with the tiny recipe (:meth:`SSLConfig.tiny`).
 
@@ -71,13 +82,15 @@ def pretrain_tiny(
         num_workers: DataLoader workers (data-wait share shows whether they keep up).
         crops: multi-crop recipe (default ``MultiCropConfig.tiny()``: 112 / 48 px, 4 local crops).
         seed: run seed.
+        config: SSL recipe (default :meth:`SSLConfig.tiny`); its backbone name is replaced by ``arch`` and its
+            schedules are rescaled to ``max_iters``.
 
     Returns:
         the trained model and ``{"iterations", "images_per_s", "data_wait_share", "seconds", "final_loss"}``.
     """
     crops = crops or MultiCropConfig.tiny()
     monai.utils.set_determinism(seed=seed)
-    config = SSLConfig.tiny(total_iters=max_iters, backbone={"name": arch})
+    config = (config or SSLConfig.tiny()).replace(backbone={"name": arch})
     model = StudentTeacher.from_config(config)
     transform = monai.transforms.Compose(
         [LoadCXRd("image"), ResizeShortestEdged("image", size=crops.global_size), MultiCropd("image", crops)]
@@ -134,7 +147,10 @@ def probe_items(items: Sequence[Mapping[str, Any]], patient_key: str = "patient_
 
 
 def probe_encoders(
-    features: Mapping[str, np.ndarray], items: Sequence[Mapping[str, Any]], seed: int = 0
+    features: Mapping[str, np.ndarray],
+    items: Sequence[Mapping[str, Any]],
+    seed: int = 0,
+    C: float | Sequence[float] = PROBE_C_GRID,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Metadata probe (:func:`~raddino_monai.evaluation.metadata_probe.probe_attribute`) of every :data:`PROBES`
     attribute on each encoder's frozen features.
@@ -143,6 +159,7 @@ def probe_encoders(
         features: encoder name -> ``(N, F)`` embeddings of ``items`` (same order).
         items: :func:`probe_items` output.
         seed: fold-assignment seed.
+        C: logistic-regression inverse L2 strength, or a grid chosen per fold by inner grouped CV.
 
     Returns:
         ``(probes, skipped)``: ``probes[name][encoder]`` is the probe result (fold ``accuracy``, ``mean``, ``std``,
@@ -150,7 +167,7 @@ def probe_encoders(
         always predicting the most frequent class); ``skipped[name]`` is the reason an attribute was left out (too few
         patients or classes).
     """
-    config = MetadataProbeConfig(attributes=tuple(PROBES.values()), seed=seed)
+    config = MetadataProbeConfig(attributes=tuple(PROBES.values()), seed=seed, C=C)
     probes: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     for name, attribute in PROBES.items():
@@ -196,6 +213,7 @@ def ssl_evidence(
     num_workers: int = 1,
     probe_size: int = 112,
     seed: int = 0,
+    recipe: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Pretrain on every item of ``datalist``, then probe view and sex: SSL teacher vs random init.
 
@@ -211,6 +229,9 @@ def ssl_evidence(
         num_workers: DataLoader workers.
         probe_size: probe input side.
         seed: seed of pretraining, random init and probe folds.
+        recipe: :meth:`SSLConfig.replace` overrides of the tiny recipe, e.g. ``{"loss": {"centering":
+            "sinkhorn_knopp"}}``; the random-init baseline gets the same backbone overrides. Schedule lengths are
+            relative to ``schedule.total_iters`` and rescaled to ``max_iters``.
 
     Returns:
         the results dict (also written to ``results.json``).
@@ -219,10 +240,12 @@ def ssl_evidence(
     out.mkdir(parents=True, exist_ok=True)
     items = load_datalist(datalist)
     crops = MultiCropConfig.tiny()
-    model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed)
+    config = SSLConfig.tiny().replace(**dict(recipe or {}))
+    model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed, config)
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
     torch.manual_seed(seed)
-    backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": create_backbone(arch)}
+    baseline = create_backbone(arch, **config.backbone.overrides)  # same architecture and init scheme, untrained
+    backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": baseline}
     transform = classification_transforms(probe_size)
     paths = [str(it["image"]) for it in items]
     features = {
@@ -230,7 +253,8 @@ def ssl_evidence(
         for name, backbone in backbones.items()
     }
     probes, skipped = probe_encoders(features, probe_items(items), seed=seed)
-    results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch}
+    results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch,
+               "recipe": config.replace(backbone={"name": arch}).to_dict(), "probe_C_grid": list(PROBE_C_GRID)}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if probes:
         _plot(results, out / "results.png")
@@ -252,8 +276,71 @@ def format_evidence(results: Mapping[str, Any]) -> str:
         f"{100 * stats['data_wait_share']:.0f}% of each step waiting for data, final loss {stats['final_loss']:.3f}"
     ]
     for name, rows in results["probes"].items():
-        scores = ", ".join(f"{enc} {r['mean']:.3f} ± {r['std']:.3f}" for enc, r in rows.items())
+        scores = ", ".join(
+            f"{enc} {r['mean']:.3f} ± {r['std']:.3f} (AUROC {r['auroc_mean']:.3f})" for enc, r in rows.items()
+        )
         ref = next(iter(rows.values()))
         lines.append(f"{name} probe (accuracy, majority class {ref['chance']:.2f}, n={ref['n_images']}): {scores}")
     lines += [f"{name} probe skipped: {reason}" for name, reason in results.get("skipped", {}).items()]
+    return "\n".join(lines)
+
+
+def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Aggregate :func:`ssl_evidence` results of several seeds.
+
+    Args:
+        runs: one results dict per seed (same datalist and recipe).
+
+    Returns:
+        ``{"n_seeds", "images_per_s", "data_wait_share"`` (medians over seeds), ``"probes": {name: {encoder:
+        {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}``, ``"wins"`` and
+        ``"wins_auroc": {name: number of seeds where pretrained > random init}}`` (by accuracy / AUROC).
+
+    Raises:
+        ValueError: no runs, or runs that probed different attributes.
+    """
+    if not runs:
+        raise ValueError("combine_seeds needs at least one ssl_evidence result.")
+    names = list(runs[0]["probes"])
+    if any(list(r["probes"]) != names for r in runs):
+        raise ValueError(f"runs probed different attributes: {[list(r['probes']) for r in runs]}.")
+    out: dict[str, Any] = {
+        "n_seeds": len(runs),
+        "images_per_s": float(np.median([r["pretraining"]["images_per_s"] for r in runs])),
+        "data_wait_share": float(np.median([r["pretraining"]["data_wait_share"] for r in runs])),
+        "probes": {},
+        "wins": {},
+        "wins_auroc": {},
+    }
+    for name in names:
+        rows: dict[str, Any] = {}
+        for enc in runs[0]["probes"][name]:
+            rows[enc] = {"chance": runs[0]["probes"][name][enc]["chance"]}
+            for key, prefix in (("mean", ""), ("auroc_mean", "auroc_")):
+                per_seed = [float(r["probes"][name][enc][key]) for r in runs]
+                rows[enc][f"{prefix}per_seed"] = per_seed
+                rows[enc][f"{prefix}mean"], rows[enc][f"{prefix}std"] = mean_std(per_seed)
+        out["probes"][name] = rows
+        for wins, key in (("wins", "mean"), ("wins_auroc", "auroc_mean")):
+            out[wins][name] = sum(
+                r["probes"][name]["pretrained"][key] > r["probes"][name]["random_init"][key] for r in runs
+            )
+    return out
+
+
+def format_combined(combined: Mapping[str, Any]) -> str:
+    """One line for throughput and one per probe of :func:`combine_seeds` output (mean ± std over seeds)."""
+    n = combined["n_seeds"]
+    lines = [
+        f"{n} seeds: median {combined['images_per_s']:.1f} images/s, "
+        f"{100 * combined['data_wait_share']:.0f}% of each step waiting for data"
+    ]
+    for name, rows in combined["probes"].items():
+        chance = next(iter(rows.values()))["chance"]
+        for metric, key, wins in (("accuracy", "", "wins"), ("AUROC", "auroc_", "wins_auroc")):
+            scores = ", ".join(f"{enc} {r[key + 'mean']:.3f} ± {r[key + 'std']:.3f}" for enc, r in rows.items())
+            ref = f", majority class {chance:.2f}" if metric == "accuracy" else ""
+            lines.append(
+                f"{name} probe {metric} over seeds{ref}: {scores}; pretrained ahead in {combined[wins][name]}/{n} seeds"
+            )
     return "\n".join(lines)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from raddino_monai.engines.evidence import format_evidence, probe_encoders, probe_items, ssl_evidence
+from raddino_monai.engines.evidence import (
+    combine_seeds,
+    format_combined,
+    format_evidence,
+    probe_encoders,
+    probe_items,
+    ssl_evidence,
+)
 
 
 def test_probe_items_and_grouped_probe() -> None:
@@ -25,18 +35,71 @@ def test_probe_items_and_grouped_probe() -> None:
     assert probes["sex"]["enc"]["n_patients"] == 40 and len(probes["sex"]["noise"]["accuracy"]) == 5
 
 
+def _write_datalist(folder: Path, n: int, shape: tuple[int, int], seed: int) -> Path:
+    """``n`` noise PNGs, two images per patient, PA/AP views and sexes alternating by patient."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(folder / f"{i}.png")
+        items.append({"image": f"{i}.png", "patient_id": str(i // 2), "view": ["PA", "AP"][i // 2 % 2],
+                      "sex": "MF"[i // 4 % 2]})
+    (folder / "datalist.json").write_text(json.dumps({"training": items}))
+    return folder / "datalist.json"
+
+
 @pytest.mark.slow
 def test_ssl_evidence_runs(tmp_path) -> None:
-    rng = np.random.default_rng(0)
-    items = []
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 255, (64, 56), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-        view, sex = ["PA", "AP"][i % 2], "MF"[i % 3 % 2]
-        items.append({"image": f"{i}.png", "patient_id": str(i // 2), "view": view, "sex": sex})
-    (tmp_path / "datalist.json").write_text(json.dumps({"training": items}))
-    results = ssl_evidence(tmp_path / "datalist.json", tmp_path / "out", max_iters=4, batch_size=8, num_workers=0)
+    _write_datalist(tmp_path, 24, (64, 56), seed=0)
+    recipe = {"loss": {"centering": "sinkhorn_knopp"}, "backbone": {"overrides": {"layerscale_value": 0.5}}}
+    results = ssl_evidence(tmp_path / "datalist.json", tmp_path / "out", max_iters=4, batch_size=8, num_workers=0,
+                           recipe=recipe)
+    assert results["recipe"]["loss"]["centering"] == "sinkhorn_knopp"
+    assert results["recipe"]["backbone"]["overrides"] == {"layerscale_value": 0.5}
     assert results["pretraining"]["iterations"] == 4 and results["pretraining"]["images_per_s"] > 0
     assert set(results["probes"]) == {"view", "sex"}
     assert (tmp_path / "out" / "results.png").is_file()
     assert (tmp_path / "out" / "teacher_hf" / "model.safetensors").is_file()
     assert "images/s" in format_evidence(results) and "sex probe" in format_evidence(results)
+
+
+def _fake_run(view: tuple[float, float], sex: tuple[float, float], images_per_s: float) -> dict:
+    def probe(pre: float, rand: float) -> dict:
+        return {"pretrained": {"mean": pre, "auroc_mean": 1 - pre, "chance": 0.5},
+                "random_init": {"mean": rand, "auroc_mean": 1 - rand, "chance": 0.5}}
+
+    return {"pretraining": {"images_per_s": images_per_s, "data_wait_share": 0.02},
+            "probes": {"view": probe(*view), "sex": probe(*sex)}}
+
+
+def test_combine_seeds() -> None:
+    runs = [_fake_run((0.7, 0.6), (0.5, 0.6), 10.0), _fake_run((0.8, 0.6), (0.6, 0.5), 30.0),
+            _fake_run((0.75, 0.65), (0.55, 0.5), 20.0)]
+    combined = combine_seeds(runs)
+    assert combined["n_seeds"] == 3 and combined["images_per_s"] == 20.0
+    assert combined["probes"]["view"]["pretrained"]["per_seed"] == [0.7, 0.8, 0.75]
+    assert combined["probes"]["view"]["pretrained"]["mean"] == pytest.approx(0.75)
+    assert combined["probes"]["view"]["random_init"]["std"] == pytest.approx(np.std([0.6, 0.6, 0.65], ddof=1))
+    assert combined["probes"]["sex"]["random_init"]["auroc_per_seed"] == pytest.approx([0.4, 0.5, 0.5])
+    assert combined["wins"] == {"view": 3, "sex": 2} and combined["wins_auroc"] == {"view": 0, "sex": 1}
+    text = format_combined(combined)
+    assert "view probe accuracy over seeds, majority class 0.50: pretrained 0.750" in text
+    assert "pretrained ahead in 3/3 seeds" in text and "view probe AUROC over seeds: pretrained 0.250" in text
+    with pytest.raises(ValueError, match="at least one"):
+        combine_seeds([])
+    odd = _fake_run((0.7, 0.6), (0.5, 0.6), 1.0)
+    del odd["probes"]["sex"]
+    with pytest.raises(ValueError, match="different attributes"):
+        combine_seeds([runs[0], odd])
+
+
+@pytest.mark.slow
+def test_ssl_evidence_cli_seeds(tmp_path) -> None:
+    datalist = _write_datalist(tmp_path, 20, (48, 48), seed=1)
+    tool = Path(__file__).resolve().parents[2] / "tools" / "ssl_evidence.py"
+    out = subprocess.run([sys.executable, str(tool), "--datalist", str(datalist), "--output_dir",
+                          str(tmp_path / "out"), "--seeds", "[0,1]", "--max_iters", "2", "--batch_size", "8",
+                          "--num_workers", "0", "--probe_size", "32"], capture_output=True, text=True, check=True)
+    assert "seed 1:" in out.stdout and "2 seeds" in out.stdout
+    combined = json.loads((tmp_path / "out" / "combined.json").read_text())
+    assert combined["n_seeds"] == 2 and len(combined["probes"]["view"]["pretrained"]["per_seed"]) == 2
+    assert (tmp_path / "out" / "seed_0" / "results.json").is_file() and (tmp_path / "out" / "seed_1").is_dir()
