@@ -28,7 +28,7 @@ from torch import nn
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
-from raddino_monai.engines.handlers import SSLProgressBar, SSLTensorBoardHandler, ThroughputMonitor
+from raddino_monai.engines.handlers import CollapseMonitor, SSLProgressBar, SSLTensorBoardHandler, ThroughputMonitor
 from raddino_monai.engines.ssl_trainer import SSLTrainer
 from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
@@ -106,7 +106,12 @@ def pretrain_tiny(
         generator=torch.Generator().manual_seed(seed),
     )
     monitor = ThroughputMonitor(warmup=2)
-    handlers = [monitor, SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5), SSLProgressBar()]
+    handlers = [
+        monitor,
+        SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5),
+        CollapseMonitor(config.heads.n_prototypes, patience=100),
+        SSLProgressBar(),
+    ]
     trainer = SSLTrainer(
         device="cpu",
         max_epochs=-(-max_iters // len(loader)),

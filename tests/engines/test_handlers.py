@@ -14,6 +14,7 @@ from transformers import AutoModel
 
 import raddino_monai.engines.handlers.checkpoint as checkpoint_module
 from raddino_monai.engines.handlers import (
+    CollapseMonitor,
     NaNGuard,
     NonFiniteLossError,
     SSLCheckpointHandler,
@@ -132,3 +133,22 @@ def test_resume_from_another_recipe_names_the_file(tmp_path) -> None:
     expected = r"checkpoint_0+\d+\.pt: this checkpoint does not fit.*size mismatch.*new output"
     with pytest.raises(RuntimeError, match=expected):
         trainer.run()
+
+
+def test_collapse_monitor_warns_once_per_uniform_episode(caplog) -> None:
+    from types import SimpleNamespace
+
+    monitor = CollapseMonitor(n_prototypes=100, tolerance=0.01, patience=3)  # warn at entropy >= 0.99 ln 100 = 4.559
+    entropies = [4.6, 4.6, 4.0, 4.6, 4.6, 4.6, 4.6, 4.6, 4.0, 4.6, 4.6, 4.6]
+    with caplog.at_level("WARNING"):
+        for iteration, value in enumerate(entropies, start=1):
+            monitor.check(SimpleNamespace(state=SimpleNamespace(output={"losses": {"teacher_entropy": value}},
+                                                                iteration=iteration)))
+    assert monitor.warned_at == [6, 12]
+    assert "teacher targets are uniform" in caplog.text and "ln K = 4.605" in caplog.text
+    with pytest.raises(ValueError, match="n_prototypes >= 2"):
+        CollapseMonitor(n_prototypes=1)
+    # on a real trainer the monitor reads the trainer's teacher_entropy output (a 1 % of ln K threshold always trips)
+    real = CollapseMonitor(n_prototypes=64, tolerance=0.99, patience=1)
+    make_trainer(max_epochs=1, handlers=[real]).run()
+    assert real.warned_at == [1]

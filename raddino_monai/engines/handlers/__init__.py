@@ -1,6 +1,7 @@
 """Handlers for :class:`~raddino_monai.engines.SSLTrainer` (one per file; side effects on rank 0 only).
 
 * :class:`SSLCheckpointHandler` (:mod:`.checkpoint`): atomic checkpoints, keep-last-N, exact resume.
+* :class:`CollapseMonitor` (:mod:`.collapse`): warn when the DINO teacher targets stay uniform (silent collapse).
 * :class:`NaNGuard` (:mod:`.nan_guard`): stop at the first non-finite loss / gradient norm, before the step.
 * :class:`SSLTensorBoardHandler` (:mod:`.tensorboard`): loss terms, schedules, collapse monitors, throughput.
 * :class:`ThroughputMonitor` (:mod:`.throughput`): images/s and data-wait share.
@@ -17,6 +18,7 @@ from raddino_monai.engines.handlers.checkpoint import (
     latest_checkpoint,
     restore_rng_state,
 )
+from raddino_monai.engines.handlers.collapse import CollapseMonitor
 from raddino_monai.engines.handlers.export import TeacherExportHandler
 from raddino_monai.engines.handlers.nan_guard import NaNGuard, NonFiniteLossError
 from raddino_monai.engines.handlers.progress import SSLProgressBar
@@ -24,6 +26,7 @@ from raddino_monai.engines.handlers.tensorboard import SSLTensorBoardHandler
 from raddino_monai.engines.handlers.throughput import ThroughputMonitor
 
 __all__ = [
+    "CollapseMonitor",
     "NaNGuard",
     "NonFiniteLossError",
     "SSLCheckpointHandler",
