@@ -245,7 +245,7 @@ def ssl_evidence(
     out.mkdir(parents=True, exist_ok=True)
     items = load_datalist(datalist)
     crops = MultiCropConfig.tiny()
-    config = SSLConfig.tiny().replace(**dict(recipe or {}))
+    config = SSLConfig.tiny().replace(**dict(recipe or {})).replace(backbone={"name": arch})
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed, config)
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
     torch.manual_seed(seed)
@@ -259,7 +259,7 @@ def ssl_evidence(
     }
     probes, skipped = probe_encoders(features, probe_items(items), seed=seed)
     results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch,
-               "recipe": config.replace(backbone={"name": arch}).to_dict(), "probe_C_grid": list(PROBE_C_GRID)}
+               "recipe": config.to_dict(), "probe_C_grid": list(PROBE_C_GRID)}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if probes:
         _plot(results, out / "results.png")
