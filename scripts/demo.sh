@@ -2,7 +2,8 @@
 # README command 1: install, then run the main job on the embedded sample data (CPU, a few minutes):
 #   1. SSL-pretrain a tiny ViT with the RAD-DINO recipe through the MONAI bundle (bundles/raddino, CPU overlay);
 #   2. evaluate the exported teacher against the same architecture at random init on frozen features
-#      (metadata probes for sex and view, a linear probe of the view), printing one table.
+#      (metadata probes for sex and view, a linear probe of the view), printing one table. Two epochs on 100 images
+#      are a smoke run, so expect numbers close to random init; docs/ssl_evidence.md has a real comparison.
 # Outputs: runs/raddino_cpu_smoke/ (checkpoints, TensorBoard, teacher_hf/ HF folder) and runs/demo/ (probe tables).
 set -euo pipefail
 cd "$(dirname "$0")/.."

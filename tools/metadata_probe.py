@@ -4,7 +4,8 @@
         --output_dir results/metadata_probe
 
 Attributes missing from the datalist are reported as skipped. ``--binning quantile`` uses training-fold quintiles
-instead of the fixed default bin edges (raddino_monai.evaluation.metadata_probe.DEFAULT_BIN_EDGES). Outputs:
+instead of the fixed default bin edges (raddino_monai.evaluation.metadata_probe.DEFAULT_BIN_EDGES). ``--C`` is one
+value or a list chosen per fold by inner grouped CV (default ``C_GRID``, 1e-3 ... 10). Outputs:
 ``results.csv``, ``results.md``, ``folds.json``, ``embeddings.npy``, ``config.json``.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import fire
 
-from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig
+from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig
 from raddino_monai.evaluation.runners import metadata_probe_run
 
 
@@ -26,7 +27,7 @@ def main(
     binning: str = "fixed",
     n_splits: int = 5,
     seed: int = 0,
-    C: float = 1.0,
+    C: float | Sequence[float] = C_GRID,
     pooling: str = "cls",
     image_size: int = 518,
     fit: str = "crop",

@@ -5,11 +5,12 @@ teacher vs the same architecture at random initialisation.
 iterations or minutes and reports training images/s and the share of each step spent waiting for data.
 :func:`probe_encoders` embeds the items with each frozen encoder (:mod:`raddino_monai.evaluation.features`, normed CLS)
 and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
-``LogisticRegression`` with C chosen from :data:`PROBE_C_GRID` by inner grouped CV, patient-grouped stratified 5-fold
-CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and ``sex``. :func:`ssl_evidence` does both
-and writes ``results.json`` and ``results.png``; :func:`format_evidence` summarises its results in a few lines;
-:func:`combine_seeds` / :func:`format_combined` aggregate runs with different seeds (pretraining, random init and
-folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results in ``docs/ssl_evidence.md``.
+``LogisticRegression`` with C chosen from :data:`~raddino_monai.evaluation.metadata_probe.C_GRID` by inner grouped
+CV, patient-grouped stratified 5-fold CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and
+``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png``; :func:`format_evidence`
+summarises its results in a few lines; :func:`combine_seeds` / :func:`format_combined` aggregate runs with different
+seeds (pretraining, random init and folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results in
+``docs/ssl_evidence.md``.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ from raddino_monai.engines.ssl_trainer import SSLTrainer
 from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import extract_features
-from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig, probe_attribute
+from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig, probe_attribute
 from raddino_monai.evaluation.metrics import mean_std
 from raddino_monai.models import create_backbone, export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
 __all__ = [
-    "VIEW_GROUPS", "PROBES", "PROBE_C_GRID", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence",
+    "VIEW_GROUPS", "PROBES", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence",
     "format_evidence", "combine_seeds", "format_combined",
 ]
 
@@ -52,10 +53,6 @@ VIEW_GROUPS: dict[str, str] = {
 
 #: result name -> metadata-probe attribute (:data:`raddino_monai.evaluation.metadata_probe.CATEGORICAL_ATTRIBUTES`)
 PROBES: dict[str, str] = {"view": "view_group", "sex": "sex"}
-
-#: inverse L2 strengths the probe chooses from per fold (inner grouped CV): with a few hundred images and 192+
-#: features a fixed C = 1 over-fits and can score below the majority class for every encoder
-PROBE_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def pretrain_tiny(
@@ -155,7 +152,7 @@ def probe_encoders(
     features: Mapping[str, np.ndarray],
     items: Sequence[Mapping[str, Any]],
     seed: int = 0,
-    C: float | Sequence[float] = PROBE_C_GRID,
+    C: float | Sequence[float] = C_GRID,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Metadata probe (:func:`~raddino_monai.evaluation.metadata_probe.probe_attribute`) of every :data:`PROBES`
     attribute on each encoder's frozen features.
@@ -164,7 +161,8 @@ def probe_encoders(
         features: encoder name -> ``(N, F)`` embeddings of ``items`` (same order).
         items: :func:`probe_items` output.
         seed: fold-assignment seed.
-        C: logistic-regression inverse L2 strength, or a grid chosen per fold by inner grouped CV.
+        C: logistic-regression inverse L2 strength, or a grid chosen per fold by inner grouped CV (default
+            :data:`~raddino_monai.evaluation.metadata_probe.C_GRID`).
 
     Returns:
         ``(probes, skipped)``: ``probes[name][encoder]`` is the probe result (fold ``accuracy``, ``mean``, ``std``,
@@ -259,7 +257,7 @@ def ssl_evidence(
     }
     probes, skipped = probe_encoders(features, probe_items(items), seed=seed)
     results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch,
-               "recipe": config.to_dict(), "probe_C_grid": list(PROBE_C_GRID)}
+               "recipe": config.to_dict(), "probe_C_grid": list(C_GRID)}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if probes:
         _plot(results, out / "results.png")

@@ -1,9 +1,9 @@
 """Metadata probes on frozen embeddings (RAD-DINO [PAPER] §4.4, Table 7): sex, age, weight and BMI.
 
-A scikit-learn ``LogisticRegression`` (on standardised embeddings) predicts each attribute from the frozen
-embedding; 5-fold cross-validation grouped by patient (``StratifiedGroupKFold``, so no patient is in a training and
-a test fold at once) gives mean (std) accuracy over folds. Sex is binary; age, weight and BMI are binned into 5
-classes.
+A scikit-learn ``LogisticRegression`` (on standardised embeddings, C chosen per fold from :data:`C_GRID`) predicts
+each attribute from the frozen embedding; 5-fold cross-validation grouped by patient (``StratifiedGroupKFold``, so no
+patient is in a training and a test fold at once) gives mean (std) accuracy and AUROC over folds. Sex is binary; age,
+weight and BMI are binned into 5 classes.
 
 Bin edges. **The paper's exact bin edges are not known to us** (they are not in the sources we have), so the default
 edges below are our own fixed, quantile-free clinical choices (``binning="fixed"``):
@@ -32,9 +32,9 @@ from sklearn.preprocessing import StandardScaler
 
 from .metrics import classification_metrics, mean_std
 
-__all__ = ["DEFAULT_BIN_EDGES", "SEX_CODES", "BINNINGS", "CATEGORICAL_ATTRIBUTES", "MetadataProbeConfig", "bin_values",
-           "encode_sex", "encode_view", "VIEW_CODES",
-           "metadata_targets", "probe_attribute", "run_metadata_probe"]
+__all__ = ["DEFAULT_BIN_EDGES", "SEX_CODES", "BINNINGS", "C_GRID", "CATEGORICAL_ATTRIBUTES", "MetadataProbeConfig",
+           "bin_values", "encode_sex", "encode_view", "VIEW_CODES", "metadata_targets", "probe_attribute",
+           "run_metadata_probe"]
 
 #: fixed, quantile-free default bin edges (ours; the paper's edges are unknown, see the module docstring).
 DEFAULT_BIN_EDGES: dict[str, tuple[float, ...]] = {
@@ -48,6 +48,11 @@ SEX_CODES: dict[str, int] = {"f": 0, "female": 0, "w": 0, "m": 1, "male": 1}
 
 BINNINGS: tuple[str, ...] = ("fixed", "quantile")
 
+#: default grid of ``LogisticRegression`` C values, one chosen per fold by inner grouped CV (DINOv2's
+#: ``eval/log_regression.py`` also picks C on held-out data). A fixed C = 1 over-fits a few hundred images with
+#: 192-768 features and can score below the majority class (``docs/ssl_evidence.md``).
+C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
 
 @dataclass
 class MetadataProbeConfig:
@@ -60,7 +65,7 @@ class MetadataProbeConfig:
         n_bins: classes for ``"quantile"`` binning (5 [PAPER]).
         n_splits: CV folds (5 [PAPER]).
         seed: fold-assignment seed.
-        C: inverse L2 regularisation strength of ``LogisticRegression`` (sklearn default 1.0), or a grid of values:
+        C: inverse L2 regularisation strength of ``LogisticRegression``, or a grid of values (default :data:`C_GRID`):
             then each outer fold picks the value with the best mean accuracy in an inner ``StratifiedGroupKFold``
             (``inner_splits`` folds, grouped by patient) of its training part, as DINOv2's ``eval/log_regression.py``
             picks C on held-out data; the chosen values are reported as ``"C"``.
@@ -75,7 +80,7 @@ class MetadataProbeConfig:
     n_bins: int = 5
     n_splits: int = 5
     seed: int = 0
-    C: float | tuple[float, ...] = 1.0
+    C: float | tuple[float, ...] = C_GRID
     inner_splits: int = 3
     max_iter: int = 2000
     patient_key: str = "patient_id"
