@@ -93,10 +93,10 @@ class MetadataProbeConfig:
         if unknown:
             raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {[*CATEGORICAL_ATTRIBUTES, *self.bin_edges]}.")
         self.bin_edges = {k: tuple(float(e) for e in v) for k, v in self.bin_edges.items()}
-        grid = self.C if isinstance(self.C, (tuple, list)) else (self.C,)
-        if not grid or any(float(c) <= 0 for c in grid):
+        self.C = tuple(float(c) for c in self.C) if isinstance(self.C, (tuple, list)) else float(self.C)
+        grid = self.C if isinstance(self.C, tuple) else (self.C,)
+        if not grid or min(grid) <= 0:
             raise ValueError(f"MetadataProbeConfig.C must be > 0 (a value or a non-empty grid), found {self.C!r}.")
-        self.C = tuple(float(c) for c in grid) if isinstance(self.C, (tuple, list)) else float(self.C)
         if self.inner_splits < 2:
             raise ValueError(f"MetadataProbeConfig.inner_splits must be >= 2, found {self.inner_splits}.")
 
