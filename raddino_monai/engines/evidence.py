@@ -35,8 +35,9 @@ from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import extract_features
 from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig, probe_attribute
+from raddino_monai.evaluation.runners import load_encoder_backbone
 from raddino_monai.evaluation.metrics import mean_std
-from raddino_monai.models import create_backbone, export_hf_folder
+from raddino_monai.models import export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
@@ -246,8 +247,8 @@ def ssl_evidence(
     config = SSLConfig.tiny().replace(**dict(recipe or {})).replace(backbone={"name": arch})
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed, config)
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
-    torch.manual_seed(seed)
-    baseline = create_backbone(arch, **config.backbone.overrides)  # same architecture and init scheme, untrained
+    # same architecture and init scheme, untrained, drawn with the run's seed
+    baseline = load_encoder_backbone(arch, init_seed=seed, **config.backbone.overrides)
     backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": baseline}
     transform = classification_transforms(probe_size)
     paths = [str(it["image"]) for it in items]

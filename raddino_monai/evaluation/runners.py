@@ -51,18 +51,19 @@ def parse_encoder(spec: str) -> tuple[str, str, str | None]:
     return (Path(weights).stem if weights else arch), arch, weights
 
 
-def load_encoder_backbone(spec: str, init_seed: int = 0) -> torch.nn.Module:
+def load_encoder_backbone(spec: str, init_seed: int = 0, **overrides: Any) -> torch.nn.Module:
     """Build the backbone of an encoder spec (:func:`parse_encoder`) with its local weights, if any.
 
     A spec without weights is a random-init baseline: it is drawn with ``init_seed`` (inside a forked RNG, so the
     caller's random state is untouched) and is therefore the same network in every task and every run.
+    ``overrides`` are architecture fields for :func:`~raddino_monai.models.create_backbone` (e.g. LayerScale init).
     """
     from raddino_monai.models import create_backbone
 
     _, arch, weights = parse_encoder(spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        return create_backbone(arch, weights=weights)
+        return create_backbone(arch, weights=weights, **overrides)
 
 
 def load_splits(
