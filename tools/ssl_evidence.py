@@ -5,10 +5,11 @@
 The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, ``patient_id`` (grouped folds),
 ``view_group`` or ``view`` (PA / AP / lateral, DICOM ViewPosition strings) and ``sex`` (M / F). Further options
 (``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``,
-``--recipe``) are the arguments of the library function :func:`raddino_monai.engines.evidence.ssl_evidence`. Each
-seed (pretraining, random init and probe folds) gets its own run under ``--output_dir/seed_<s>`` (``results.json``,
-``results.png``, TensorBoard logs, ``teacher_hf/``); prints training images/s, the share of each step spent waiting
-for data and probe accuracies (5-fold, patient-grouped), then the mean over seeds (``combined.json``).
+``--recipe``, ``--crops``, ``--probe_every``) are the arguments of the library function
+:func:`raddino_monai.engines.evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
+own run under ``--output_dir/seed_<s>`` (``results.json``, ``results.png``, TensorBoard logs, ``teacher_hf/``, and
+``curve.png`` with ``--probe_every``); prints training images/s, the share of each step spent waiting for data and
+probe accuracies (5-fold, patient-grouped), then the mean over seeds (``combined.json``).
 See docs/ssl_evidence.md for measured results.
 """
 
@@ -34,7 +35,8 @@ def main(
         output_dir: one ``seed_<s>`` folder per seed, plus ``combined.json``.
         seeds: a seed or a list of seeds.
         options: further ``ssl_evidence`` arguments: ``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``,
-            ``--num_workers``, ``--probe_size``, ``--recipe`` (defaults and meaning in its docstring).
+            ``--num_workers``, ``--probe_size``, ``--recipe``, ``--crops``, ``--probe_every`` (defaults and meaning in
+            its docstring).
     """
     seeds = [int(seeds)] if isinstance(seeds, (int, str)) else [int(s) for s in seeds]
     runs, lines = [], []

@@ -7,7 +7,8 @@ iterations or minutes and reports training images/s and the share of each step s
 and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
 ``LogisticRegression`` with C chosen from :data:`~raddino_monai.evaluation.metadata_probe.C_GRID` by inner grouped
 CV, patient-grouped stratified 5-fold CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and
-``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png``; :func:`format_evidence`
+``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png`` (and, with ``probe_every``,
+the probe AUROC of teacher snapshots by iteration, ``curve.png``); :func:`format_evidence`
 summarises its results in a few lines; :func:`combine_seeds` / :func:`format_combined` aggregate runs with different
 seeds (pretraining, random init and folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results in
 ``docs/ssl_evidence.md``.
@@ -15,6 +16,7 @@ seeds (pretraining, random init and folds all follow the seed). CLI: ``tools/ssl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -29,7 +31,14 @@ from torch import nn
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
-from raddino_monai.engines.handlers import CollapseMonitor, SSLProgressBar, SSLTensorBoardHandler, ThroughputMonitor
+from raddino_monai.engines.evidence_plots import plot_probe_curve, plot_probes
+from raddino_monai.engines.handlers import (
+    CollapseMonitor,
+    SSLProgressBar,
+    SSLTensorBoardHandler,
+    TeacherSnapshots,
+    ThroughputMonitor,
+)
 from raddino_monai.engines.ssl_trainer import SSLTrainer
 from raddino_monai.evaluation.augment import classification_transforms
 from raddino_monai.evaluation.features import FrozenEncoder
@@ -54,6 +63,8 @@ VIEW_GROUPS: dict[str, str] = {
 
 #: result name -> metadata-probe attribute (:data:`raddino_monai.evaluation.metadata_probe.CATEGORICAL_ATTRIBUTES`)
 PROBES: dict[str, str] = {"view": "view_group", "sex": "sex"}
+#: probe-result keys kept per point of the probe-vs-iteration curve
+CURVE_KEYS: tuple[str, ...] = ("mean", "std", "auroc_mean", "auroc_std")
 
 
 def pretrain_tiny(
@@ -67,6 +78,7 @@ def pretrain_tiny(
     crops: MultiCropConfig | None = None,
     seed: int = 0,
     config: SSLConfig | None = None,
+    handlers: Sequence[Any] = (),
 ) -> tuple[StudentTeacher, dict[str, float]]:
     """Pretrain ``arch`` from scratch on CPU with the tiny recipe (:meth:`SSLConfig.tiny`).
 
@@ -81,7 +93,8 @@ def pretrain_tiny(
         crops: multi-crop recipe (default ``MultiCropConfig.tiny()``: 112 / 48 px, 4 local crops).
         seed: run seed.
         config: SSL recipe (default :meth:`SSLConfig.tiny`); its backbone name is replaced by ``arch`` and its
-            schedules are rescaled to ``max_iters``.
+            schedules are rescaled to ``max_iters``. Its ``precision`` and ``optim.clip_grad`` go to the trainer.
+        handlers: further handlers with ``attach(engine)`` (e.g. :class:`TeacherSnapshots`).
 
     Returns:
         the trained model and ``{"iterations", "images_per_s", "data_wait_share", "seconds", "final_loss"}``.
@@ -109,6 +122,7 @@ def pretrain_tiny(
         SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5),
         CollapseMonitor(config.heads.n_prototypes, patience=100),
         SSLProgressBar(),
+        *handlers,
     ]
     trainer = SSLTrainer(
         device="cpu",
@@ -117,6 +131,8 @@ def pretrain_tiny(
         network=model,
         optimizer=torch.optim.AdamW(model.param_groups()),
         schedules=config.build_schedules(batch_size, total_iters=max_iters),
+        precision=config.precision,
+        clip_grad=config.optim.clip_grad,
         train_handlers=handlers,
     )
     start = time.perf_counter()
@@ -185,28 +201,6 @@ def probe_encoders(
     return probes, skipped
 
 
-def _plot(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = list(results["probes"])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for k, (name, offset) in enumerate((("pretrained", -0.2), ("random_init", 0.2))):
-        values = [results["probes"][t][name]["mean"] for t in tasks]
-        ax.bar(np.arange(len(tasks)) + offset, values, width=0.4, label=name.replace("_", " "))
-    for i, t in enumerate(tasks):
-        ax.hlines(results["probes"][t]["pretrained"]["chance"], i - 0.4, i + 0.4, colors="k", linestyles=":")
-    ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel("accuracy (frozen CLS probe, 5-fold)")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def ssl_evidence(
     datalist: str | Path,
     output_dir: str | Path,
@@ -218,6 +212,8 @@ def ssl_evidence(
     probe_size: int = 112,
     seed: int = 0,
     recipe: Mapping[str, Any] | None = None,
+    crops: Mapping[str, Any] | None = None,
+    probe_every: int = 0,
 ) -> dict[str, Any]:
     """Pretrain on every item of ``datalist``, then probe view and sex: SSL teacher vs random init.
 
@@ -236,6 +232,10 @@ def ssl_evidence(
         recipe: :meth:`SSLConfig.replace` overrides of the tiny recipe, e.g. ``{"loss": {"centering":
             "sinkhorn_knopp"}}``; the random-init baseline gets the same backbone overrides. Schedule lengths are
             relative to ``schedule.total_iters`` and rescaled to ``max_iters``.
+        crops: :class:`MultiCropConfig` field overrides of :meth:`MultiCropConfig.tiny`, e.g. ``{"global_size": 224,
+            "local_size": 96}``.
+        probe_every: when > 0, also probe the teacher every ``probe_every`` iterations of this run
+            (:class:`TeacherSnapshots`): ``results["curve"]`` and ``curve.png`` (probe AUROC vs iteration).
 
     Returns:
         the results dict (also written to ``results.json``).
@@ -243,25 +243,44 @@ def ssl_evidence(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = load_datalist(datalist)
-    crops = MultiCropConfig.tiny()
+    crop_config = MultiCropConfig.tiny(**dict(crops or {}))
     config = SSLConfig.tiny().replace(**dict(recipe or {})).replace(backbone={"name": arch})
-    model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crops, seed, config)
+    snapshots = [TeacherSnapshots(probe_every)] if probe_every > 0 else []
+    model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crop_config, seed,
+                                 config, handlers=snapshots)
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
-    # same architecture and init scheme, untrained, drawn with the run's seed
-    baseline = load_encoder_backbone(arch, init_seed=seed, **config.backbone.overrides)
-    backbones: dict[str, nn.Module] = {"pretrained": model.teacher["backbone"], "random_init": baseline}
+
+    def untrained() -> nn.Module:  # same architecture and init scheme, drawn with the run's seed
+        return load_encoder_backbone(arch, init_seed=seed, **config.backbone.overrides)
+
     transform = classification_transforms(probe_size)
     paths = [str(it["image"]) for it in items]
-    features = {
-        name: extract_features(FrozenEncoder(backbone, "cls"), paths, transform, desc=name).numpy()
-        for name, backbone in backbones.items()
-    }
-    probes, skipped = probe_encoders(features, probe_items(items), seed=seed)
+
+    def embed(backbone: nn.Module, name: str) -> np.ndarray:
+        return extract_features(FrozenEncoder(backbone, "cls"), paths, transform, desc=name).numpy()
+
+    features = {"pretrained": embed(model.teacher["backbone"], "pretrained"),
+                "random_init": embed(untrained(), "random init")}
+    probe_set = probe_items(items)
+    probes, skipped = probe_encoders(features, probe_set, seed=seed)
+    curve = []
+    for iteration, state in sorted(snapshots[0].states.items() if snapshots else []):
+        if iteration == stats["iterations"]:  # the final teacher, probed above
+            point = {name: {"teacher": rows["pretrained"]} for name, rows in probes.items()}
+        else:
+            backbone = untrained()
+            backbone.load_state_dict(state)
+            point, _ = probe_encoders({"teacher": embed(backbone, f"iteration {iteration}")}, probe_set, seed=seed)
+        curve.append({"iteration": iteration, "probes": {name: {key: rows["teacher"][key] for key in CURVE_KEYS}
+                                                         for name, rows in point.items()}})
     results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch,
-               "recipe": config.to_dict(), "probe_C_grid": list(C_GRID)}
+               "recipe": config.to_dict(), "crops": dataclasses.asdict(crop_config), "probe_C_grid": list(C_GRID),
+               "curve": curve}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if probes:
-        _plot(results, out / "results.png")
+        plot_probes(probes, out / "results.png")
+    if curve and probes:
+        plot_probe_curve(curve, probes, out / "curve.png")
     return results
 
 
@@ -286,6 +305,9 @@ def format_evidence(results: Mapping[str, Any]) -> str:
         ref = next(iter(rows.values()))
         lines.append(f"{name} probe (accuracy, majority class {ref['chance']:.2f}, n={ref['n_images']}): {scores}")
     lines += [f"{name} probe skipped: {reason}" for name, reason in results.get("skipped", {}).items()]
+    for name in results["probes"] if results.get("curve") else []:
+        points = ", ".join(f"{p['iteration']}: {p['probes'][name]['auroc_mean']:.3f}" for p in results["curve"])
+        lines.append(f"{name} probe AUROC of the teacher by iteration: {points}")
     return "\n".join(lines)
 
 

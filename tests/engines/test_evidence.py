@@ -16,9 +16,12 @@ from raddino_monai.engines.evidence import (
     format_combined,
     format_evidence,
     probe_encoders,
+    pretrain_tiny,
     probe_items,
     ssl_evidence,
 )
+from raddino_monai.engines.ssl_trainer import SSLTrainer
+from raddino_monai.ssl import SSLConfig
 
 
 def test_probe_items_and_grouped_probe() -> None:
@@ -62,6 +65,23 @@ def test_ssl_evidence_runs(tmp_path) -> None:
     assert "images/s" in format_evidence(results) and "sex probe" in format_evidence(results)
 
 
+def test_pretrain_tiny_uses_recipe_precision_and_clipping(tmp_path, monkeypatch) -> None:
+    # regression: pretrain_tiny built SSLTrainer with its defaults (bf16, clip 3.0) whatever the recipe said
+    seen: dict[str, object] = {}
+
+    class Spy(SSLTrainer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            seen.update(precision=self.precision, clip_grad=self.clip_grad)
+
+    monkeypatch.setattr("raddino_monai.engines.evidence.SSLTrainer", Spy)
+    datalist = _write_datalist(tmp_path, 8, (48, 48), seed=2)
+    items = [{**it, "image": str(tmp_path / it["image"])} for it in json.loads(datalist.read_text())["training"]]
+    config = SSLConfig.tiny().replace(precision="fp32", optim={"clip_grad": 1.5})
+    _, stats = pretrain_tiny(items, tmp_path / "out", max_iters=1, batch_size=4, num_workers=0, config=config)
+    assert seen == {"precision": "fp32", "clip_grad": 1.5} and stats["iterations"] == 1
+
+
 def _fake_run(view: tuple[float, float], sex: tuple[float, float], images_per_s: float) -> dict:
     def probe(pre: float, rand: float) -> dict:
         return {"pretrained": {"mean": pre, "auroc_mean": 1 - pre, "chance": 0.5},
@@ -103,3 +123,17 @@ def test_ssl_evidence_cli_seeds(tmp_path) -> None:
     combined = json.loads((tmp_path / "out" / "combined.json").read_text())
     assert combined["n_seeds"] == 2 and len(combined["probes"]["view"]["pretrained"]["per_seed"]) == 2
     assert (tmp_path / "out" / "seed_0" / "results.json").is_file() and (tmp_path / "out" / "seed_1").is_dir()
+
+
+@pytest.mark.slow
+def test_ssl_evidence_probe_curve(tmp_path) -> None:
+    _write_datalist(tmp_path, 24, (64, 56), seed=3)
+    results = ssl_evidence(tmp_path / "datalist.json", tmp_path / "out", max_iters=4, batch_size=8, num_workers=0,
+                           probe_size=32, probe_every=2, crops={"global_size": 32, "local_size": 16})
+    assert [point["iteration"] for point in results["curve"]] == [2, 4]
+    assert results["crops"]["global_size"] == 32
+    final = results["curve"][-1]["probes"]["view"]
+    assert final["auroc_mean"] == results["probes"]["view"]["pretrained"]["auroc_mean"]
+    assert set(results["curve"][0]["probes"]) == {"view", "sex"}
+    assert (tmp_path / "out" / "curve.png").is_file()
+    assert "view probe AUROC of the teacher by iteration: 2: " in format_evidence(results)

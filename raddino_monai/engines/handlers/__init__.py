@@ -7,6 +7,7 @@
 * :class:`ThroughputMonitor` (:mod:`.throughput`): images/s and data-wait share.
 * :class:`SSLProgressBar` (:mod:`.progress`): tqdm progress bar with the loss.
 * :class:`TeacherExportHandler` (:mod:`.export`): teacher backbone as an HF folder and a bundle ``model.pt``.
+* :class:`TeacherSnapshots` (:mod:`.snapshots`): in-memory copies of the teacher backbone, for probe curves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from raddino_monai.engines.handlers.collapse import CollapseMonitor
 from raddino_monai.engines.handlers.export import TeacherExportHandler
 from raddino_monai.engines.handlers.nan_guard import NaNGuard, NonFiniteLossError
 from raddino_monai.engines.handlers.progress import SSLProgressBar
+from raddino_monai.engines.handlers.snapshots import TeacherSnapshots
 from raddino_monai.engines.handlers.tensorboard import SSLTensorBoardHandler
 from raddino_monai.engines.handlers.throughput import ThroughputMonitor
 
@@ -33,6 +35,7 @@ __all__ = [
     "SSLProgressBar",
     "SSLTensorBoardHandler",
     "TeacherExportHandler",
+    "TeacherSnapshots",
     "ThroughputMonitor",
     "capture_rng_state",
     "find_checkpoints",
