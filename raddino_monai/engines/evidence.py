@@ -245,9 +245,9 @@ def ssl_evidence(
     items = load_datalist(datalist)
     crop_config = MultiCropConfig.tiny(**dict(crops or {}))
     config = SSLConfig.tiny().replace(**dict(recipe or {})).replace(backbone={"name": arch})
-    snapshots = [TeacherSnapshots(probe_every)] if probe_every > 0 else []
+    snapshots = TeacherSnapshots(probe_every) if probe_every > 0 else None
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crop_config, seed,
-                                 config, handlers=snapshots)
+                                 config, handlers=[snapshots] if snapshots else [])
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
 
     def untrained() -> nn.Module:  # same architecture and init scheme, drawn with the run's seed
@@ -264,7 +264,7 @@ def ssl_evidence(
     probe_set = probe_items(items)
     probes, skipped = probe_encoders(features, probe_set, seed=seed)
     curve = []
-    for iteration, state in sorted(snapshots[0].states.items() if snapshots else []):
+    for iteration, state in sorted(snapshots.states.items() if snapshots else []):
         if iteration == stats["iterations"]:  # the final teacher, probed above
             point = {name: {"teacher": rows["pretrained"]} for name, rows in probes.items()}
         else:

@@ -8,16 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from raddino_monai.inference.visualize import agg_pyplot
+
 __all__ = ["plot_probes", "plot_probe_curve"]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_probes(probes: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | Path) -> None:
@@ -28,7 +21,7 @@ def plot_probes(probes: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str
             (:func:`~raddino_monai.engines.evidence.probe_encoders`), encoders ``pretrained`` and ``random_init``.
         path: PNG file.
     """
-    plt = _pyplot()
+    plt = agg_pyplot()
     tasks = list(probes)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, offset in (("pretrained", -0.2), ("random_init", 0.2)):
@@ -56,7 +49,7 @@ def plot_probe_curve(
         probes: the final probes (for the random-init reference), as in :func:`plot_probes`.
         path: PNG file.
     """
-    plt = _pyplot()
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     iterations = [point["iteration"] for point in curve]
     for k, name in enumerate(probes):

@@ -7,11 +7,13 @@
 * :func:`patch_similarity` — cosine similarity of every patch token of a target image to one query patch of a
   source image (the dense "patch correspondence" view of DINOv2 features).
 * :func:`save_attention_png` / :func:`save_patch_similarity_png` write them as figures (matplotlib, Agg backend).
+* :func:`agg_pyplot` — ``matplotlib.pyplot`` on the file-only Agg backend, for every PNG the package writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +21,17 @@ import torch.nn.functional as F
 
 from raddino_monai.models.backbone import RadDinoBackbone
 
-__all__ = ["cls_attention", "patch_similarity", "save_attention_png", "save_patch_similarity_png"]
+__all__ = ["agg_pyplot", "cls_attention", "patch_similarity", "save_attention_png", "save_patch_similarity_png"]
+
+
+def agg_pyplot() -> Any:
+    """``matplotlib.pyplot`` with the Agg backend (files only, no display needed), selected when a figure is made."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 @torch.no_grad()
@@ -96,11 +108,7 @@ def save_attention_png(image: torch.Tensor, attention: torch.Tensor, path: str |
     Returns:
         the written path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = agg_pyplot()
     heads = attention.shape[0]
     cols = min(heads, 6)
     rows = 1 + (heads + cols - 1) // cols
@@ -146,11 +154,9 @@ def save_patch_similarity_png(
     Returns:
         the written path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    plt = agg_pyplot()
 
     fig, (ax_s, ax_t) = plt.subplots(1, 2, figsize=(7, 3.6))
     ax_s.imshow(_display(source), cmap="gray")
