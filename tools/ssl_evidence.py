@@ -9,7 +9,8 @@ The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, `
 :func:`raddino_monai.engines.evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
 own run under ``--output_dir/seed_<s>`` (``results.json``, ``results.png``, TensorBoard logs, ``teacher_hf/``, and
 ``curve.png`` with ``--probe_every``); prints training images/s, the share of each step spent waiting for data and
-probe accuracies (5-fold, patient-grouped), then the mean over seeds (``combined.json``).
+probe accuracies (5-fold, patient-grouped) as each seed finishes, then the mean over seeds with the paired
+difference to random init and a one-sided sign test (``combined.json``).
 See docs/ssl_evidence.md for measured results.
 """
 
@@ -22,13 +23,15 @@ from typing import Any
 
 import fire
 
-from raddino_monai.engines.evidence import combine_seeds, format_combined, format_evidence, ssl_evidence
+from raddino_monai.engines.evidence import ssl_evidence
+from raddino_monai.engines.evidence_summary import combine_seeds, format_combined, format_evidence
 
 
 def main(
     datalist: str, output_dir: str = "runs/ssl_evidence", seeds: int | Sequence[int] = (0,), **options: Any
 ) -> str:
-    """Run :func:`~raddino_monai.engines.evidence.ssl_evidence` once per seed and return the summaries.
+    """Run :func:`~raddino_monai.engines.evidence.ssl_evidence` once per seed, print each seed's summary when it
+    is done, and return the summary over seeds.
 
     Args:
         datalist: JSON/CSV datalist.
@@ -39,13 +42,13 @@ def main(
             its docstring).
     """
     seeds = [int(seeds)] if isinstance(seeds, (int, str)) else [int(s) for s in seeds]
-    runs, lines = [], []
+    runs = []
     for seed in seeds:
         runs.append(ssl_evidence(datalist, Path(output_dir) / f"seed_{seed}", seed=seed, **options))
-        lines += [f"seed {seed}:", format_evidence(runs[-1])]
+        print(f"seed {seed}:\n{format_evidence(runs[-1])}", flush=True)  # each seed's result as soon as it is known
     combined = combine_seeds(runs)
     (Path(output_dir) / "combined.json").write_text(json.dumps(combined, indent=2))
-    return "\n".join([*lines, format_combined(combined), json.dumps({"output_dir": output_dir})])
+    return "\n".join([format_combined(combined), json.dumps({"output_dir": output_dir})])
 
 
 if __name__ == "__main__":

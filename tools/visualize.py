@@ -1,7 +1,8 @@
-"""Attention maps and patch correspondences of an encoder, written as PNG files.
+r"""Attention maps and patch correspondences of an encoder, written as PNG files.
 
     python tools/visualize.py --image chest.png --hf_folder runs/raddino/hf_teacher --out_dir viz/
-    python tools/visualize.py --image a.dcm --target b.png --arch raddino_vitb14 --weights rad-dino/backbone_compatible.safetensors --query "(18,12)"
+    python tools/visualize.py --image a.dcm --target b.png --arch raddino_vitb14 \
+        --weights rad-dino/backbone_compatible.safetensors --query "(18,12)"
 
 Writes ``attention.png`` (CLS attention of the last block, per head) and, with ``--target``, ``patch_similarity.png``
 (cosine similarity of every target patch to the query patch of the image). Library code:

@@ -8,10 +8,11 @@ and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata
 ``LogisticRegression`` with C chosen from :data:`~raddino_monai.evaluation.metadata_probe.C_GRID` by inner grouped
 CV, patient-grouped stratified 5-fold CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and
 ``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png`` (and, with ``probe_every``,
-the probe AUROC of teacher snapshots by iteration, ``curve.png``); :func:`format_evidence`
-summarises its results in a few lines; :func:`combine_seeds` / :func:`format_combined` aggregate runs with different
-seeds (pretraining, random init and folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results in
-``docs/ssl_evidence.md``.
+the probe AUROC of teacher snapshots by iteration, ``curve.png``). The summaries live in
+:mod:`raddino_monai.engines.evidence_summary` and are re-exported here: :func:`format_evidence` (a few lines per
+run), :func:`combine_seeds` / :func:`format_combined` (runs with different seeds, with the paired difference and a
+sign test; pretraining, random init and folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results
+in ``docs/ssl_evidence.md``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch import nn
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
 from raddino_monai.engines.evidence_plots import plot_probe_curve, plot_probes
+from raddino_monai.engines.evidence_summary import combine_seeds, format_combined, format_evidence
 from raddino_monai.engines.handlers import (
     CollapseMonitor,
     SSLProgressBar,
@@ -45,7 +47,6 @@ from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import extract_features
 from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig, probe_attribute
 from raddino_monai.evaluation.runners import load_encoder_backbone
-from raddino_monai.evaluation.metrics import mean_std
 from raddino_monai.models import export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
@@ -282,91 +283,3 @@ def ssl_evidence(
     if curve and probes:
         plot_probe_curve(curve, probes, out / "curve.png")
     return results
-
-
-def format_evidence(results: Mapping[str, Any]) -> str:
-    """Human-readable summary of :func:`ssl_evidence` results: pretraining throughput, then one line per probe.
-
-    Args:
-        results: the dict returned by :func:`ssl_evidence`.
-
-    Returns:
-        the summary, one line per item, without a trailing newline.
-    """
-    stats = results["pretraining"]
-    lines = [
-        f"pretraining: {int(stats['iterations'])} iterations, {stats['images_per_s']:.1f} images/s, "
-        f"{100 * stats['data_wait_share']:.0f}% of each step waiting for data, final loss {stats['final_loss']:.3f}"
-    ]
-    for name, rows in results["probes"].items():
-        scores = ", ".join(
-            f"{enc} {r['mean']:.3f} ± {r['std']:.3f} (AUROC {r['auroc_mean']:.3f})" for enc, r in rows.items()
-        )
-        ref = next(iter(rows.values()))
-        lines.append(f"{name} probe (accuracy, majority class {ref['chance']:.2f}, n={ref['n_images']}): {scores}")
-    lines += [f"{name} probe skipped: {reason}" for name, reason in results.get("skipped", {}).items()]
-    for name in results["probes"] if results.get("curve") else []:
-        points = ", ".join(f"{p['iteration']}: {p['probes'][name]['auroc_mean']:.3f}" for p in results["curve"])
-        lines.append(f"{name} probe AUROC of the teacher by iteration: {points}")
-    return "\n".join(lines)
-
-
-def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Aggregate :func:`ssl_evidence` results of several seeds.
-
-    Args:
-        runs: one results dict per seed (same datalist and recipe).
-
-    Returns:
-        ``{"n_seeds", "images_per_s", "data_wait_share"`` (medians over seeds), ``"probes": {name: {encoder:
-        {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}``, ``"wins"`` and
-        ``"wins_auroc": {name: number of seeds where pretrained > random init}}`` (by accuracy / AUROC).
-
-    Raises:
-        ValueError: no runs, or runs that probed different attributes.
-    """
-    if not runs:
-        raise ValueError("combine_seeds needs at least one ssl_evidence result.")
-    names = list(runs[0]["probes"])
-    if any(list(r["probes"]) != names for r in runs):
-        raise ValueError(f"runs probed different attributes: {[list(r['probes']) for r in runs]}.")
-    out: dict[str, Any] = {
-        "n_seeds": len(runs),
-        "images_per_s": float(np.median([r["pretraining"]["images_per_s"] for r in runs])),
-        "data_wait_share": float(np.median([r["pretraining"]["data_wait_share"] for r in runs])),
-        "probes": {},
-        "wins": {},
-        "wins_auroc": {},
-    }
-    for name in names:
-        rows: dict[str, Any] = {}
-        for enc in runs[0]["probes"][name]:
-            rows[enc] = {"chance": runs[0]["probes"][name][enc]["chance"]}
-            for key, prefix in (("mean", ""), ("auroc_mean", "auroc_")):
-                per_seed = [float(r["probes"][name][enc][key]) for r in runs]
-                rows[enc][f"{prefix}per_seed"] = per_seed
-                rows[enc][f"{prefix}mean"], rows[enc][f"{prefix}std"] = mean_std(per_seed)
-        out["probes"][name] = rows
-        for wins, key in (("wins", "mean"), ("wins_auroc", "auroc_mean")):
-            out[wins][name] = sum(
-                r["probes"][name]["pretrained"][key] > r["probes"][name]["random_init"][key] for r in runs
-            )
-    return out
-
-
-def format_combined(combined: Mapping[str, Any]) -> str:
-    """One line for throughput and one per probe of :func:`combine_seeds` output (mean ± std over seeds)."""
-    n = combined["n_seeds"]
-    lines = [
-        f"{n} seeds: median {combined['images_per_s']:.1f} images/s, "
-        f"{100 * combined['data_wait_share']:.0f}% of each step waiting for data"
-    ]
-    for name, rows in combined["probes"].items():
-        chance = next(iter(rows.values()))["chance"]
-        for metric, key, wins in (("accuracy", "", "wins"), ("AUROC", "auroc_", "wins_auroc")):
-            scores = ", ".join(f"{enc} {r[key + 'mean']:.3f} ± {r[key + 'std']:.3f}" for enc, r in rows.items())
-            ref = f", majority class {chance:.2f}" if metric == "accuracy" else ""
-            lines.append(
-                f"{name} probe {metric} over seeds{ref}: {scores}; pretrained ahead in {combined[wins][name]}/{n} seeds"
-            )
-    return "\n".join(lines)

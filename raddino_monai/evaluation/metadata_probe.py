@@ -91,7 +91,8 @@ class MetadataProbeConfig:
         self.attributes = tuple(self.attributes)
         unknown = [a for a in self.attributes if a not in CATEGORICAL_ATTRIBUTES and a not in self.bin_edges]
         if unknown:
-            raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {[*CATEGORICAL_ATTRIBUTES, *self.bin_edges]}.")
+            valid = [*CATEGORICAL_ATTRIBUTES, *self.bin_edges]
+            raise ValueError(f"attributes {unknown} have no bin edges; valid attributes: {valid}.")
         self.bin_edges = {k: tuple(float(e) for e in v) for k, v in self.bin_edges.items()}
         self.C = tuple(float(c) for c in self.C) if isinstance(self.C, (tuple, list)) else float(self.C)
         grid = self.C if isinstance(self.C, tuple) else (self.C,)
