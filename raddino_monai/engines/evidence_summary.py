@@ -91,10 +91,10 @@ def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     Returns:
         ``{"n_seeds", "images_per_s", "data_wait_share"`` (medians over seeds), ``"probes": {name: {encoder:
-        {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}``, ``"wins"`` and
-        ``"wins_auroc": {name: number of seeds where pretrained > random init}`` (by accuracy / AUROC), and
-        ``"paired": {name: {"accuracy" | "auroc": {"diff_per_seed", "diff_mean", "diff_std", "wins", "sign_p"}}}``
-        (pretrained − random init per seed, one-sided exact sign test; see :func:`sign_test_p`)``}``.
+        {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}`` and ``"paired":
+        {name: {"accuracy" | "auroc": {"diff_per_seed", "diff_mean", "diff_std", "wins", "sign_p"}}}}``: the
+        pretrained − random init difference per seed, its mean ± std, the seeds where it is positive and the
+        one-sided exact sign test (:func:`sign_test_p`).
 
     Raises:
         ValueError: no runs, or runs that probed different attributes.
@@ -121,8 +121,6 @@ def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 rows[enc][f"{prefix}mean"], rows[enc][f"{prefix}std"] = mean_std(per_seed)
         out["probes"][name] = rows
         out["paired"][name] = {metric: _paired(runs, name, key) for metric, key in METRICS.items()}
-    out["wins"] = {name: paired["accuracy"]["wins"] for name, paired in out["paired"].items()}
-    out["wins_auroc"] = {name: paired["auroc"]["wins"] for name, paired in out["paired"].items()}
     return out
 
 

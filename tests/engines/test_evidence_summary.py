@@ -33,7 +33,8 @@ def test_combine_seeds() -> None:
     assert combined["probes"]["view"]["pretrained"]["mean"] == pytest.approx(0.75)
     assert combined["probes"]["view"]["random_init"]["std"] == pytest.approx(np.std([0.6, 0.6, 0.65], ddof=1))
     assert combined["probes"]["sex"]["random_init"]["auroc_per_seed"] == pytest.approx([0.4, 0.5, 0.5])
-    assert combined["wins"] == {"view": 3, "sex": 2} and combined["wins_auroc"] == {"view": 0, "sex": 1}
+    wins = {(name, metric): paired[metric]["wins"] for name, paired in combined["paired"].items() for metric in paired}
+    assert wins == {("view", "accuracy"): 3, ("view", "auroc"): 0, ("sex", "accuracy"): 2, ("sex", "auroc"): 1}
     text = format_combined(combined)
     assert "view probe accuracy over seeds, majority class 0.50: pretrained 0.750" in text
     assert "ahead in 3/3 seeds (one-sided sign test p = 0.125)" in text
