@@ -19,8 +19,8 @@ from raddino_monai.evaluation.metrics import mean_std
 
 __all__ = ["sign_test_p", "format_evidence", "combine_seeds", "format_combined"]
 
-#: combined-result metric name -> key of a per-seed probe result
-METRICS: dict[str, str] = {"accuracy": "mean", "auroc": "auroc_mean"}
+#: metric name in ``combine_seeds(...)["paired"]`` -> (prefix of its ``mean`` / ``std`` keys in a probe result, label)
+METRICS: dict[str, tuple[str, str]] = {"accuracy": ("", "accuracy"), "auroc": ("auroc_", "AUROC")}
 
 
 def sign_test_p(wins: int, n: int) -> float:
@@ -115,12 +115,12 @@ def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         rows: dict[str, Any] = {}
         for enc in runs[0]["probes"][name]:
             rows[enc] = {"chance": runs[0]["probes"][name][enc]["chance"]}
-            for key, prefix in (("mean", ""), ("auroc_mean", "auroc_")):
-                per_seed = [float(r["probes"][name][enc][key]) for r in runs]
+            for prefix, _ in METRICS.values():
+                per_seed = [float(r["probes"][name][enc][f"{prefix}mean"]) for r in runs]
                 rows[enc][f"{prefix}per_seed"] = per_seed
                 rows[enc][f"{prefix}mean"], rows[enc][f"{prefix}std"] = mean_std(per_seed)
         out["probes"][name] = rows
-        out["paired"][name] = {metric: _paired(runs, name, key) for metric, key in METRICS.items()}
+        out["paired"][name] = {metric: _paired(runs, name, f"{prefix}mean") for metric, (prefix, _) in METRICS.items()}
     return out
 
 
@@ -135,7 +135,7 @@ def format_combined(combined: Mapping[str, Any]) -> str:
     ]
     for name, rows in combined["probes"].items():
         chance = next(iter(rows.values()))["chance"]
-        for metric, label, prefix in (("accuracy", "accuracy", ""), ("auroc", "AUROC", "auroc_")):
+        for metric, (prefix, label) in METRICS.items():
             scores = ", ".join(f"{enc} {r[prefix + 'mean']:.3f} ± {r[prefix + 'std']:.3f}" for enc, r in rows.items())
             ref = f", majority class {chance:.2f}" if metric == "accuracy" else ""
             paired = combined["paired"][name][metric]
