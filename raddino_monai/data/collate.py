@@ -5,16 +5,15 @@ Samples are the dicts made by :class:`raddino_monai.transforms.multicrop.MultiCr
 The batch layout is the contract of docs/architecture.md: crops are stacked **view-major** (all images of view 0,
 then all images of view 1, ...), which is what the DINO loss's ``chunk(n_global)`` expects.
 
-Random masks and DataLoader workers: every DataLoader worker holds its own pickled copy of the collate. On its first
-call inside a worker, :class:`SSLCollate` reseeds its generator from ``(seed, worker_info.seed)``. PyTorch sets
-``worker_info.seed = base_seed + worker_id`` with ``base_seed`` drawn from the main process's torch RNG (or the
-DataLoader's ``generator``) each time an iterator is created, so workers differ from each other and from epoch to
-epoch, and ``torch.manual_seed`` (restored when a run resumes) reproduces them. With ``num_workers=0`` the generator
-lives in the main process and :meth:`SSLCollate.state_dict` / :meth:`SSLCollate.load_state_dict` checkpoint it.
+Random masks and DataLoader workers: :class:`SSLCollate` rebuilds its NumPy generator for every batch from the
+per-item seeds that :class:`~raddino_monai.data.samplers.SeededDataset` stores under
+:data:`~raddino_monai.data.samplers.SEED_KEY`, so the masks depend only on which images form the batch: not on
+worker ids, on the number of workers, or on whether the run was resumed. Items without seeds (a plain dataset) use
+``(seed, batch counter)`` instead.
 
 Example:
-    >>> collate = SSLCollate(patch_size=14, seed=0)
-    >>> loader = torch.utils.data.DataLoader(ds, batch_size=40, collate_fn=collate, num_workers=8)  # doctest: +SKIP
+    >>> ds = SeededDataset(monai.data.Dataset(items, transform=MultiCropd("image", cfg)), seed=0)  # doctest: +SKIP
+    >>> loader = DataLoader(ds, batch_size=40, collate_fn=SSLCollate(patch_size=14), num_workers=8)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
 
-from raddino_monai.ssl.masking import sample_ibot_masks
+from raddino_monai.data.masking import MaskingConfig, sample_ibot_masks
+from raddino_monai.data.samplers import SEED_KEY, derive_seed
 
 __all__ = ["SSLCollate", "collate_ssl", "stack_view_major"]
 
@@ -56,8 +55,7 @@ def collate_ssl(
     samples: Sequence[Mapping[Hashable, Any]],
     patch_size: int,
     rng: np.random.Generator | np.random.RandomState,
-    mask_probability: float = 0.5,
-    mask_ratio: tuple[float, float] = (0.1, 0.5),
+    masking: MaskingConfig | None = None,
     global_key: str = "global_crops",
     local_key: str = "local_crops",
 ) -> dict[str, Any]:
@@ -67,8 +65,7 @@ def collate_ssl(
         samples: B dicts with ``global_key`` (list of ``(C, G, G)``) and ``local_key`` (list of ``(C, L, L)``).
         patch_size: ViT patch size; ``G`` must be a multiple of it.
         rng: NumPy generator for the masks.
-        mask_probability: fraction of global-crop images that get masks ([DV2] ``ibot.mask_sample_probability``).
-        mask_ratio: masked-patch ratio range ([DV2] ``ibot.mask_ratio_min_max``), stratified over masked images.
+        masking: which images get masks and how much of each; ``None`` -> :class:`MaskingConfig` defaults ([DV2]).
         global_key: sample key of the global views.
         local_key: sample key of the local views.
 
@@ -98,8 +95,7 @@ def collate_ssl(
         global_crops.shape[0],
         (height // patch_size, width // patch_size),
         rng,
-        mask_probability=mask_probability,
-        ratio_min_max=mask_ratio,
+        masking,
     )
     return {
         "global_crops": global_crops,
@@ -114,15 +110,20 @@ def collate_ssl(
 
 
 class SSLCollate:
-    """Picklable ``collate_fn`` for SSL DataLoaders: :func:`collate_ssl` with its own seeded NumPy generator.
+    """Picklable ``collate_fn`` for SSL DataLoaders: :func:`collate_ssl` with masks drawn from the items' seeds.
+
+    The NumPy generator of each batch is ``default_rng(derive_seed(*item seeds))`` (module docstring).
 
     Args:
-        patch_size: ViT patch size (14 for RAD-DINO [HF]).
-        mask_probability: [DV2] ``ibot.mask_sample_probability`` 0.5.
-        mask_ratio: [DV2] ``ibot.mask_ratio_min_max`` (0.1, 0.5).
-        seed: generator seed; None draws fresh OS entropy (recorded in :meth:`state_dict`).
+        patch_size: ViT patch size (the backbone's ``patch_size``).
+        masking: mask settings (the ``masking`` section of ``SSLConfig``); ``None`` -> :class:`MaskingConfig`.
+        seed: used with a batch counter when the items carry no seeds (e.g. a plain dataset).
         global_key: sample key of the global views.
         local_key: sample key of the local views.
+
+    Raises:
+        ValueError: ``patch_size < 1``.
+        TypeError: ``masking`` is not a :class:`MaskingConfig`.
 
     Example:
         >>> from raddino_monai.transforms import MultiCropConfig, MultiCropd
@@ -136,58 +137,27 @@ class SSLCollate:
     def __init__(
         self,
         patch_size: int,
-        mask_probability: float = 0.5,
-        mask_ratio: Sequence[float] = (0.1, 0.5),
-        seed: int | None = None,
+        masking: MaskingConfig | None = None,
+        seed: int = 0,
         global_key: str = "global_crops",
         local_key: str = "local_crops",
     ) -> None:
         if patch_size < 1:
-            raise ValueError(f"patch_size must be >= 1, got {patch_size}.")
-        if len(mask_ratio) != 2:
-            raise ValueError(f"mask_ratio must be a (min, max) pair, got {mask_ratio}.")
+            raise ValueError(f"patch_size must be >= 1, found {patch_size}.")
+        masking = MaskingConfig() if masking is None else masking
+        if not isinstance(masking, MaskingConfig):
+            raise TypeError(f"masking must be a MaskingConfig, found {type(masking).__name__} ({masking!r}).")
         self.patch_size = patch_size
-        self.mask_probability = mask_probability
-        self.mask_ratio = (float(mask_ratio[0]), float(mask_ratio[1]))
+        self.masking = masking
+        self.seed = seed
         self.global_key = global_key
         self.local_key = local_key
-        self.seed: int = int(np.random.SeedSequence(seed).entropy)  # type: ignore[arg-type]
-        self._rng = np.random.default_rng(self.seed)
-        self._worker_seed: int | None = None
-
-    def _generator(self) -> np.random.Generator:
-        info = get_worker_info()
-        if info is not None and info.seed != self._worker_seed:
-            self._worker_seed = info.seed
-            self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, info.seed]))
-        return self._rng
+        self._calls = 0
 
     def __call__(self, samples: Sequence[Mapping[Hashable, Any]]) -> dict[str, Any]:
-        """Collate one batch; see :func:`collate_ssl` for the returned keys and shapes."""
-        return collate_ssl(
-            samples,
-            self.patch_size,
-            self._generator(),
-            mask_probability=self.mask_probability,
-            mask_ratio=self.mask_ratio,
-            global_key=self.global_key,
-            local_key=self.local_key,
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Seed and generator state of this process (main process when ``num_workers=0``)."""
-        return {"seed": self.seed, "bit_generator": self._rng.bit_generator.state}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` output so a resumed run draws the same masks.
-
-        Raises:
-            KeyError: if ``state`` lacks ``"seed"`` or ``"bit_generator"``.
-        """
-        missing = [key for key in ("seed", "bit_generator") if key not in state]
-        if missing:
-            raise KeyError(f"SSLCollate.load_state_dict: state lacks {missing}; expected SSLCollate.state_dict().")
-        self.seed = int(state["seed"])
-        self._rng = np.random.default_rng(self.seed)
-        self._rng.bit_generator.state = state["bit_generator"]
-        self._worker_seed = None
+        """Collate one batch (the :data:`SEED_KEY` entries are removed); see :func:`collate_ssl` for the output."""
+        seeds = [s.pop(SEED_KEY) for s in samples if isinstance(s, dict) and SEED_KEY in s]  # type: ignore[misc]
+        if not seeds:
+            seeds, self._calls = [self.seed, self._calls], self._calls + 1
+        rng = np.random.default_rng(derive_seed(*seeds))
+        return collate_ssl(samples, self.patch_size, rng, self.masking, self.global_key, self.local_key)

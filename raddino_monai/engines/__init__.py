@@ -1,5 +1,6 @@
-"""MONAI engines for RAD-DINO pretraining: :class:`SSLTrainer` (a ``SupervisedTrainer``), resumable data order and
-handlers (:mod:`.handlers`).
+"""MONAI engines for RAD-DINO pretraining: :class:`SSLTrainer` (a ``SupervisedTrainer``) and its handlers
+(:mod:`.handlers`). The batch pipeline it consumes (seeded sampler, dataset wrapper, SSL collate) is in
+:mod:`raddino_monai.data`.
 
 Example::
 
@@ -9,13 +10,8 @@ Example::
 
 from __future__ import annotations
 
-from raddino_monai.engines.data_order import (
-    SEED_KEY,
-    ResumableDistributedSampler,
-    SeededDataset,
-    SeededSSLCollate,
-    derive_seed,
-)
+from raddino_monai._compat import moved_names
+from raddino_monai.engines.data_order import SeededSSLCollate  # deprecated alias of data.collate.SSLCollate
 from raddino_monai.engines.ssl_trainer import (
     AUTOCAST_DTYPES,
     SSL_BATCH_KEYS,
@@ -24,15 +20,13 @@ from raddino_monai.engines.ssl_trainer import (
     unwrap_model,
 )
 
+__getattr__ = moved_names(__name__)  # ResumableDistributedSampler, SeededDataset, ... moved to data.samplers
+
 __all__ = [
     "AUTOCAST_DTYPES",
-    "SEED_KEY",
     "SSL_BATCH_KEYS",
-    "ResumableDistributedSampler",
     "SSLTrainer",
-    "SeededDataset",
     "SeededSSLCollate",
-    "derive_seed",
     "prepare_ssl_batch",
     "unwrap_model",
 ]

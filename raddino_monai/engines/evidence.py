@@ -30,8 +30,9 @@ import torch
 from ignite.engine import Events
 from torch import nn
 
+from raddino_monai.data.collate import SSLCollate
 from raddino_monai.data.datalist import load_datalist
-from raddino_monai.engines.data_order import ResumableDistributedSampler, SeededDataset, SeededSSLCollate
+from raddino_monai.data.samplers import ResumableDistributedSampler, SeededDataset
 from raddino_monai.engines.evidence_plots import plot_probe_curve, plot_probes
 from raddino_monai.engines.evidence_summary import combine_seeds, format_combined, format_evidence
 from raddino_monai.engines.handlers import (
@@ -112,7 +113,7 @@ def pretrain_tiny(
         dataset,
         batch_size=batch_size,
         sampler=ResumableDistributedSampler(dataset, seed=seed, num_replicas=1, rank=0),
-        collate_fn=SeededSSLCollate(model.student["backbone"].patch_size, seed=seed),
+        collate_fn=SSLCollate(model.student["backbone"].patch_size, config.masking, seed=seed),
         num_workers=num_workers,
         drop_last=True,
         generator=torch.Generator().manual_seed(seed),

@@ -20,15 +20,18 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from raddino_monai.data.masking import MaskingConfig
 from raddino_monai.ssl.schedules import SCALING_RULES, SSLSchedules
 
 __all__ = [
     "BackboneConfig",
     "HeadConfig",
     "LossConfig",
+    "MaskingConfig",
     "OptimConfig",
     "ScheduleConfig",
     "SSLConfig",
@@ -93,12 +96,7 @@ class LossConfig:
     student_temp: float = 0.1  # student softmax temperature in both CE losses [DV2] dino_clstoken_loss.py
     centering: str = "centering"  # train.centering [DV2] ("sinkhorn_knopp" is DINOv2's ViT-L/g choice)
     center_momentum: float = 0.9  # centre EMA momentum [DV2] dino_clstoken_loss.py
-    mask_sample_probability: float = 0.5  # share of global-crop images masked [DV2] ibot.mask_sample_probability
-    mask_ratio_min_max: tuple[float, float] = (0.1, 0.5)  # per-image mask ratio range [DV2] ibot.mask_ratio_min_max
     min_batch_for_koleo: int = 2  # KoLeo needs a nearest neighbour; smaller per-GPU batches give inf (dinov2 #314)
-
-    def __post_init__(self) -> None:
-        self.mask_ratio_min_max = (float(self.mask_ratio_min_max[0]), float(self.mask_ratio_min_max[1]))
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field when a value is out of range."""
@@ -109,10 +107,6 @@ class LossConfig:
             raise ValueError("loss.dino_loss_weight and loss.ibot_loss_weight are both 0: nothing to train.")
         _check_choice("loss.centering", self.centering, CENTERINGS)
         _check_range("loss.center_momentum", self.center_momentum, 0.0, 1.0)
-        _check_range("loss.mask_sample_probability", self.mask_sample_probability, 0.0, 1.0)
-        low, high = self.mask_ratio_min_max
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(f"loss.mask_ratio_min_max must satisfy 0 <= min <= max <= 1, found {(low, high)}.")
 
 
 @dataclass
@@ -188,10 +182,20 @@ class ScheduleConfig:
         )
 
 
+def _split_legacy_masking(loss: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move the pre-0.2 ``loss.mask_*`` keys to the ``masking`` section (with a ``DeprecationWarning``)."""
+    moved = {k: loss[k] for k in ("mask_sample_probability", "mask_ratio_min_max") if k in loss}
+    if moved:
+        warnings.warn(f"SSLConfig loss.{sorted(moved)} moved to the masking section (masking={moved}).",
+                      DeprecationWarning, stacklevel=4)
+    return {k: v for k, v in loss.items() if k not in moved}, moved
+
+
 _SECTIONS: dict[str, type] = {
     "backbone": BackboneConfig,
     "heads": HeadConfig,
     "loss": LossConfig,
+    "masking": MaskingConfig,
     "optim": OptimConfig,
     "schedule": ScheduleConfig,
 }
@@ -202,12 +206,13 @@ class SSLConfig:
     """Complete teacher-student pretraining configuration.
 
     Crop geometry lives in ``raddino_monai.transforms.multicrop.MultiCropConfig`` (data side); this config holds
-    the model and optimisation side.
+    the model and optimisation side and, in ``masking``, the iBOT masks that the SSL collate draws.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     heads: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)  # iBOT masks drawn by the SSL collate (data side)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     batch_size_per_gpu: int = 40  # 40 images per A100-80GB [CARD] (16 nodes x 4 GPUs -> global 2560)
@@ -216,6 +221,11 @@ class SSLConfig:
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss, masking = _split_legacy_masking(self.loss)
+            if masking:
+                current = self.masking if isinstance(self.masking, MaskingConfig) else MaskingConfig(**self.masking)
+                self.masking = dataclasses.replace(current, **masking)
         for name, cls in _SECTIONS.items():
             value = getattr(self, name)
             if isinstance(value, dict):
@@ -246,6 +256,10 @@ class SSLConfig:
             ValueError: unknown section or field (the message lists the valid names).
         """
         valid = {f.name for f in dataclasses.fields(self)}
+        if isinstance(sections.get("loss"), dict):
+            sections["loss"], masking = _split_legacy_masking(sections["loss"])
+            if masking:
+                sections["masking"] = {**masking, **dict(sections.get("masking") or {})}
         updates: dict[str, Any] = {}
         for key, value in sections.items():
             if key not in valid:

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from raddino_monai.models.dino_head import DINOHead
+
 __all__ = ["build_param_groups", "apply_schedule_values"]
 
 
@@ -40,10 +42,6 @@ def _conv_param_names(module: nn.Module) -> set[str]:
 
 
 def _last_layer_param_ids(modules: Mapping[str, nn.Module]) -> set[int]:
-    # imported here so that ``raddino_monai.ssl`` (e.g. masking, used by the data collate) does not pull in the
-    # models package and transformers at import time
-    from raddino_monai.models.dino_head import DINOHead
-
     return {
         id(p)
         for module in modules.values()

@@ -1,16 +1,16 @@
-"""Tests for raddino_monai.data.collate (SSL multi-crop collate with iBOT masks)."""
+"""Tests for raddino_monai.data.collate (the SSL multi-crop collate with iBOT masks drawn from the items' seeds)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
+import monai
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-import raddino_monai.data.collate as collate_module
 from raddino_monai.data.collate import SSLCollate, collate_ssl
+from raddino_monai.data.masking import MaskingConfig
+from raddino_monai.data.samplers import SEED_KEY, ResumableDistributedSampler, SeededDataset
 from raddino_monai.transforms.multicrop import MultiCropConfig, MultiCropd
 
 
@@ -34,7 +34,7 @@ class _CodedDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
-        return self.samples[index]
+        return {k: list(v) if isinstance(v, list) else v for k, v in self.samples[index].items()}
 
 
 def test_shapes_and_view_major_order() -> None:
@@ -71,44 +71,47 @@ def test_mask_statistics() -> None:
     assert 0.05 <= min(ratios) and max(ratios) <= 0.5 and 0.2 < np.mean(ratios) < 0.35  # stratified U(0.1, 0.5)
 
 
-def test_seeded_and_state_dict_resume() -> None:
-    samples = _coded_samples(4)
+def test_masking_settings_are_applied() -> None:
+    none = SSLCollate(14, MaskingConfig(mask_sample_probability=0.0))(_coded_samples(4))
+    assert not none["masks"].any() and none["n_masked_images"] == 0
+    narrow = SSLCollate(8, MaskingConfig(mask_sample_probability=1.0, mask_ratio_min_max=(0.3, 0.3)))
+    counts = narrow(_coded_samples(4))["masks"].sum(dim=1)
+    assert (counts > 0).all() and counts.max() <= int(196 * 0.3)
+    with pytest.raises(TypeError, match="MaskingConfig"):
+        SSLCollate(14, 0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="patch_size"):
+        SSLCollate(0)
+
+
+def test_masks_follow_the_item_seeds_not_the_call_order() -> None:
+    def seeded(seeds: list[int]) -> list[dict]:
+        return [{**s, SEED_KEY: seed} for s, seed in zip(_coded_samples(4), seeds)]
+
+    a, b = SSLCollate(14, seed=3), SSLCollate(14, seed=99)
+    b(seeded([9, 9, 9, 9]))  # an earlier batch does not change what a later one draws
+    first = a(seeded([1, 2, 3, 4]))
+    assert torch.equal(first["masks"], b(seeded([1, 2, 3, 4]))["masks"])
+    assert not torch.equal(first["masks"], a(seeded([1, 2, 3, 5]))["masks"])
+    assert SEED_KEY not in first  # the seeds are consumed
+
+
+def test_unseeded_items_use_seed_and_counter() -> None:
     a, b = SSLCollate(14, seed=3), SSLCollate(14, seed=3)
-    assert torch.equal(a(samples)["masks"], b(samples)["masks"])
-    assert not torch.equal(SSLCollate(14, seed=4)(samples)["masks"], a(samples)["masks"])
-
-    state = a.state_dict()
-    expected = [a(samples)["masks"] for _ in range(3)]
-    resumed = SSLCollate(14, seed=99)
-    resumed.load_state_dict(state)
-    assert resumed.seed == 3
-    for mask in expected:
-        assert torch.equal(resumed(samples)["masks"], mask)
-    with pytest.raises(KeyError, match="bit_generator"):
-        resumed.load_state_dict({"seed": 1})
-    assert isinstance(SSLCollate(14).state_dict()["seed"], int)  # seed=None records its entropy
+    first, second = a(_coded_samples(4))["masks"], a(_coded_samples(4))["masks"]
+    assert torch.equal(first, b(_coded_samples(4))["masks"]) and not torch.equal(first, second)
+    assert not torch.equal(SSLCollate(14, seed=4)(_coded_samples(4))["masks"], first)
 
 
-def test_worker_reseeding(monkeypatch: pytest.MonkeyPatch) -> None:
-    samples = _coded_samples(8)
-    masks = {}
-    for worker_seed in (10, 11, 10):
-        collate = SSLCollate(14, seed=0)
-        monkeypatch.setattr(collate_module, "get_worker_info", lambda s=worker_seed: SimpleNamespace(seed=s, id=0))
-        masks.setdefault(worker_seed, []).append(collate(samples)["masks"])
-    assert torch.equal(masks[10][0], masks[10][1])
-    assert not torch.equal(masks[10][0], masks[11][0])
-
-
-def test_dataloader_workers_differ_and_reproduce() -> None:
-    def run() -> list[torch.Tensor]:
-        torch.manual_seed(0)
-        loader = DataLoader(_CodedDataset(16), batch_size=8, num_workers=2, collate_fn=SSLCollate(14, seed=0))
+def test_masks_do_not_depend_on_workers() -> None:
+    def run(num_workers: int) -> list[torch.Tensor]:
+        ds = SeededDataset(_CodedDataset(16), seed=0)
+        sampler = ResumableDistributedSampler(ds, seed=0, num_replicas=1, rank=0)
+        loader = DataLoader(ds, batch_size=8, sampler=sampler, num_workers=num_workers, collate_fn=SSLCollate(14))
         return [batch["masks"] for batch in loader]
 
-    first, second = run(), run()
-    assert len(first) == 2 and not torch.equal(first[0], first[1])  # the two workers draw different masks
-    for a, b in zip(first, second):
+    main, workers = run(0), run(2)
+    assert len(main) == 2 and not torch.equal(main[0], main[1])
+    for a, b in zip(main, workers):
         assert torch.equal(a, b)
 
 
@@ -118,6 +121,8 @@ def test_with_multicropd_samples() -> None:
     batch = collate_ssl(samples, patch_size=14, rng=np.random.default_rng(0))
     assert batch["global_crops"].shape == (6, 3, 112, 112) and batch["local_crops"].shape == (12, 3, 48, 48)
     assert batch["masks"].shape == (6, 64)
+    data = monai.data.Dataset([{"image": torch.rand(1, 120, 100)} for _ in range(2)], transform=transform)
+    assert SSLCollate(14)([data[0], data[1]])["global_crops"].shape == (4, 3, 112, 112)
 
 
 def test_errors() -> None:
@@ -132,3 +137,14 @@ def test_errors() -> None:
         collate_ssl(uneven, patch_size=14, rng=rng)
     with pytest.raises(ValueError, match="empty batch"):
         collate_ssl([], patch_size=14, rng=rng)
+
+
+def test_deprecated_seeded_collate_is_the_same_collate() -> None:
+    from raddino_monai.engines import SeededSSLCollate
+
+    with pytest.warns(DeprecationWarning, match="raddino_monai.data.collate.SSLCollate"):
+        old = SeededSSLCollate(patch_size=14, mask_probability=0.0)
+    assert isinstance(old, SSLCollate) and old.masking == MaskingConfig(mask_sample_probability=0.0)
+    with pytest.warns(DeprecationWarning, match="raddino_monai.data.samplers.SeededDataset"):
+        from raddino_monai.engines import SeededDataset as old_dataset
+    assert old_dataset is SeededDataset

@@ -18,7 +18,7 @@ def main(rank: int, world_size: int, init_file: str, out_file: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     try:
-        trainer = make_trainer(batch_size=2, max_epochs=1, config=ddp_config(), wrap_ddp=True, mask_probability=0.0)
+        trainer = make_trainer(batch_size=2, max_epochs=1, config=ddp_config(), wrap_ddp=True)
         losses = record_losses(trainer)
         trainer.run()
         torch.save({"losses": losses, "student": student_state(trainer)}, out_file)

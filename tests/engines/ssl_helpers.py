@@ -12,19 +12,22 @@ import monai
 import torch
 from ignite.engine import Events
 
-from raddino_monai.engines import ResumableDistributedSampler, SeededDataset, SeededSSLCollate, SSLTrainer
+from raddino_monai.data.collate import SSLCollate
+from raddino_monai.data.samplers import ResumableDistributedSampler, SeededDataset
+from raddino_monai.engines import SSLTrainer
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import MultiCropConfig, MultiCropd
 
 N_IMAGES = 12
 
 
-def tiny_config(**loss: Any) -> SSLConfig:
+def tiny_config(masking: dict[str, Any] | None = None, **loss: Any) -> SSLConfig:
     """Tiny model, small heads, no drop-path (drop-path draws would differ between DDP and one process)."""
     return SSLConfig.tiny(
         backbone={"drop_path_rate": 0.0},
         heads={"n_prototypes": 64, "hidden_dim": 32, "bottleneck_dim": 16},
         loss=loss,
+        masking=masking or {},
         precision="fp32",
     )
 
@@ -32,7 +35,7 @@ def tiny_config(**loss: Any) -> SSLConfig:
 def ddp_config() -> SSLConfig:
     """DINO loss only: KoLeo is per-GPU by design [DV2] and iBOT masks are drawn per (local) batch, so only the DINO
     term is expected to match between 2 ranks x batch 2 and 1 process x batch 4."""
-    return tiny_config(ibot_loss_weight=0.0, koleo_loss_weight=0.0, mask_sample_probability=0.0)
+    return tiny_config(masking={"mask_sample_probability": 0.0}, ibot_loss_weight=0.0, koleo_loss_weight=0.0)
 
 
 def make_dataset(seed: int = 0) -> SeededDataset:
@@ -52,7 +55,6 @@ def make_trainer(
     rank: int | None = None,
     handlers: list[Any] | None = None,
     wrap_ddp: bool = False,
-    mask_probability: float = 0.5,
 ) -> SSLTrainer:
     """A ready-to-run :class:`SSLTrainer` whose model init depends only on ``init_seed``."""
     config = config or tiny_config()
@@ -64,7 +66,7 @@ def make_trainer(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=SeededSSLCollate(patch_size=16, mask_probability=mask_probability),
+        collate_fn=SSLCollate(patch_size=16, masking=config.masking),
         drop_last=True,
         generator=torch.Generator().manual_seed(0),
     )

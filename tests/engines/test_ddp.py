@@ -30,7 +30,7 @@ def test_two_process_gloo_matches_single_process(tmp_path) -> None:
     assert all(p.returncode == 0 for p in procs), "\n".join(logs)[-4000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
-    single = make_trainer(batch_size=4, max_epochs=1, config=ddp_config(), mask_probability=0.0)
+    single = make_trainer(batch_size=4, max_epochs=1, config=ddp_config())
     single_losses = record_losses(single)
     single.run()
 

@@ -8,7 +8,7 @@ import torch
 from reference import numpy_dino as ref
 
 from raddino_monai.losses import IBOTPatchLoss
-from raddino_monai.ssl.masking import masks_weight_from_masks
+from raddino_monai.data.masking import masks_weight_from_masks
 
 K, N = 9, 12
 

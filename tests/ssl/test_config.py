@@ -9,7 +9,7 @@ import math
 import pytest
 
 from raddino_monai.ssl import config as config_module
-from raddino_monai.ssl.config import ScheduleConfig, SSLConfig
+from raddino_monai.ssl.config import MaskingConfig, ScheduleConfig, SSLConfig
 
 
 def test_raddino_defaults() -> None:
@@ -26,7 +26,7 @@ def test_raddino_defaults() -> None:
 def test_every_default_cites_a_source() -> None:
     source = inspect.getsource(config_module)
     for cls in (config_module.BackboneConfig, config_module.HeadConfig, config_module.LossConfig,
-                config_module.OptimConfig, config_module.ScheduleConfig):
+                config_module.OptimConfig, config_module.ScheduleConfig, MaskingConfig):
         for line in inspect.getsource(cls).splitlines():
             is_field = ": " in line and " = " in line and not line.strip().startswith(("def ", "#", '"'))
             if is_field and not line.strip().startswith("overrides:"):  # free-form pass-through, no default value
@@ -40,7 +40,7 @@ def test_every_default_cites_a_source() -> None:
         ({"precision": "fp8"}, "precision='fp8'.*valid values"),
         ({"loss": {"centering": "median"}}, "loss.centering.*valid values"),
         ({"loss": {"dino_loss_weight": 0.0, "ibot_loss_weight": 0.0}}, "nothing to train"),
-        ({"loss": {"mask_ratio_min_max": (0.6, 0.2)}}, "mask_ratio_min_max"),
+        ({"masking": {"mask_ratio_min_max": (0.6, 0.2)}}, "masking.mask_ratio_min_max"),
         ({"optim": {"lr_scaling_rule": "cubic"}}, "lr_scaling_rule.*valid values"),
         ({"backbone": {"drop_path_rate": 1.5}}, "backbone.drop_path_rate"),
         ({"heads": {"n_prototypes": 0}}, "heads.n_prototypes"),
@@ -69,3 +69,13 @@ def test_schedules_rescaled_and_lr_scaling() -> None:
     short = cfg.build_schedules(global_batch_size=2560, total_iters=1000)
     assert short(125).lr == pytest.approx(peak) and short(300).teacher_temp == pytest.approx(0.07)
     assert ScheduleConfig().rescaled(1000).warmup_teacher_temp_iters == 300
+
+
+def test_masking_section_and_legacy_loss_keys() -> None:
+    cfg = SSLConfig.tiny()
+    assert cfg.masking == MaskingConfig() and cfg.to_dict()["masking"]["mask_sample_probability"] == 0.5
+    with pytest.warns(DeprecationWarning, match="moved to the masking section"):
+        old = cfg.replace(loss={"mask_sample_probability": 0.25, "koleo_loss_weight": 0.0})
+    assert old.masking.mask_sample_probability == 0.25 and old.loss.koleo_loss_weight == 0.0
+    with pytest.warns(DeprecationWarning, match="moved to the masking section"):
+        assert SSLConfig(loss={"mask_ratio_min_max": [0.2, 0.3]}).masking.mask_ratio_min_max == (0.2, 0.3)

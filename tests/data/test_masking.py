@@ -1,4 +1,4 @@
-"""Block-wise iBOT masks: counts, block shapes, stratified ratios, weights, determinism, explicit RNG only."""
+"""Block-wise iBOT masks: settings, counts, block shapes, stratified ratios, weights, determinism, explicit RNG only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from raddino_monai.ssl.masking import (
+from raddino_monai.data.masking import (
+    MaskingConfig,
     MaskingGenerator,
     dinov2_max_num_patches,
     masks_weight_from_masks,
@@ -54,7 +55,7 @@ def test_single_blocks_are_filled_rectangles_within_bounds() -> None:
 def test_sample_ibot_masks_is_stratified_and_weighted(rng_factory: type) -> None:
     grid, n_images = (14, 14), 16
     n_patches = 14 * 14
-    out = sample_ibot_masks(n_images, grid, rng_factory(3), mask_probability=0.5, ratio_min_max=(0.1, 0.5))
+    out = sample_ibot_masks(n_images, grid, rng_factory(3), MaskingConfig(0.5, (0.1, 0.5)))
     masks, weights, n_masked = out
     assert masks.shape == (n_images, n_patches) and masks.dtype == torch.bool
     counts = masks.sum(dim=1)
@@ -95,19 +96,34 @@ def test_deterministic_by_seed_and_no_global_rng() -> None:
 
 
 def test_no_masking() -> None:
-    out = sample_ibot_masks(4, (5, 5), np.random.default_rng(0), mask_probability=0.0)
+    out = sample_ibot_masks(4, (5, 5), np.random.default_rng(0), MaskingConfig(mask_sample_probability=0.0))
     assert not out.masks.any() and out.masks_weight.numel() == 0 and out.n_masked_images == 0
 
 
 def test_errors() -> None:
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="mask_probability"):
-        sample_ibot_masks(4, (5, 5), rng, mask_probability=1.5)
-    with pytest.raises(ValueError, match="ratio_min_max"):
-        sample_ibot_masks(4, (5, 5), rng, ratio_min_max=(0.6, 0.2))
+    with pytest.raises(ValueError, match="masking.mask_sample_probability"):
+        MaskingConfig(mask_sample_probability=1.5)
+    with pytest.raises(ValueError, match="masking.mask_ratio_min_max"):
+        MaskingConfig(mask_ratio_min_max=(0.6, 0.2))
+    with pytest.raises(ValueError, match="pair"):
+        MaskingConfig(mask_ratio_min_max=(0.1, 0.2, 0.3))
+    with pytest.raises(TypeError, match="MaskingConfig"):
+        sample_ibot_masks(4, (5, 5), rng, 0.5)
     with pytest.raises(ValueError, match="differs from grid"):
         sample_ibot_masks(4, (5, 5), rng, generator=MaskingGenerator((6, 6)))
     with pytest.raises(ValueError, match="min_aspect"):
         MaskingGenerator((5, 5), min_aspect=0.0)
     with pytest.raises(ValueError, match="bool"):
         masks_weight_from_masks(torch.zeros(2, 3))
+
+
+def test_old_import_path_warns_and_serves_the_same_object() -> None:
+    import raddino_monai.data.masking as new
+    import raddino_monai.ssl as ssl
+
+    with pytest.warns(DeprecationWarning, match="raddino_monai.data.masking.sample_ibot_masks"):
+        from raddino_monai.ssl.masking import sample_ibot_masks as old
+    assert old is new.sample_ibot_masks
+    with pytest.warns(DeprecationWarning, match="moved to raddino_monai.data.masking.MaskingGenerator"):
+        assert ssl.MaskingGenerator is new.MaskingGenerator
