@@ -30,6 +30,23 @@ MOVED: dict[str, str] = {
         "ResumableDistributedSampler", "SeededDataset", "derive_seed", "SEED_KEY")},
     **{f"raddino_monai.engines.{n}": f"raddino_monai.data.samplers.{n}" for n in (
         "ResumableDistributedSampler", "SeededDataset", "derive_seed", "SEED_KEY")},
+    # experiments (pretrain-then-probe) left the engine package
+    **{f"raddino_monai.engines.evidence.{n}": f"raddino_monai.experiments.ssl_evidence.{n}" for n in (
+        "VIEW_GROUPS", "PROBES", "CURVE_KEYS", "pretrain_tiny", "probe_items", "probe_encoders", "ssl_evidence",
+        "format_evidence", "combine_seeds", "format_combined")},
+    **{f"raddino_monai.engines.evidence_summary.{n}": f"raddino_monai.experiments.evidence_summary.{n}" for n in (
+        "METRICS", "sign_test_p", "format_evidence", "combine_seeds", "format_combined")},
+    **{f"raddino_monai.engines.evidence_plots.{n}": f"raddino_monai.experiments.evidence_plots.{n}" for n in (
+        "plot_probes", "plot_probe_curve")},
+    # MONAI mask transforms belong with the other transforms
+    **{f"raddino_monai.evaluation.masks.{n}": f"raddino_monai.transforms.masks.{n}" for n in (
+        "MASK_MODES", "PALETTE", "read_mask_file", "LoadMask", "LoadMaskd", "write_mask_png", "write_mask_nifti",
+        "write_overlay_png", "SaveMaskd")},
+    **{f"raddino_monai.evaluation.{n}": f"raddino_monai.transforms.masks.{n}" for n in (
+        "LoadMask", "LoadMaskd", "SaveMaskd")},
+    # DINO head weight I/O sits with the other weight I/O
+    **{f"raddino_monai.models.dino_head.{n}": f"raddino_monai.models.weights.head_file.{n}" for n in (
+        "load_dino_head", "dino_head_state_dict_to_released", "dino_head_state_dict_from_released")},
 }
 
 

@@ -6,7 +6,7 @@ The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, `
 ``view_group`` or ``view`` (PA / AP / lateral, DICOM ViewPosition strings) and ``sex`` (M / F). Further options
 (``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``,
 ``--recipe``, ``--crops``, ``--probe_every``) are the arguments of the library function
-:func:`raddino_monai.engines.evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
+:func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
 own run under ``--output_dir/seed_<s>`` (``results.json``, ``results.png``, TensorBoard logs, ``teacher_hf/``, and
 ``curve.png`` with ``--probe_every``); prints training images/s, the share of each step spent waiting for data and
 probe accuracies (5-fold, patient-grouped) as each seed finishes, then the mean over seeds with the paired
@@ -23,14 +23,14 @@ from typing import Any
 
 import fire
 
-from raddino_monai.engines.evidence import ssl_evidence
-from raddino_monai.engines.evidence_summary import combine_seeds, format_combined, format_evidence
+from raddino_monai.experiments.evidence_summary import combine_seeds, format_combined, format_evidence
+from raddino_monai.experiments.ssl_evidence import ssl_evidence
 
 
 def main(
     datalist: str, output_dir: str = "runs/ssl_evidence", seeds: int | Sequence[int] = (0,), **options: Any
 ) -> str:
-    """Run :func:`~raddino_monai.engines.evidence.ssl_evidence` once per seed, print each seed's summary when it
+    """Run :func:`~raddino_monai.experiments.ssl_evidence.ssl_evidence` once per seed, print each seed's summary when it
     is done, and return the summary over seeds.
 
     Args:

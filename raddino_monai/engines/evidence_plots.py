@@ -1,66 +1,10 @@
-"""PNG figures of :func:`raddino_monai.engines.evidence.ssl_evidence`: probe bars and the probe-vs-iteration curve."""
+"""Deprecated location: the SSL evidence figures moved to :mod:`raddino_monai.experiments.evidence_plots`.
+
+Importing a name from here still works and emits a ``DeprecationWarning`` naming the new location.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from raddino_monai._compat import moved_names
 
-import numpy as np
-
-from raddino_monai.inference.visualize import agg_pyplot
-
-__all__ = ["plot_probes", "plot_probe_curve"]
-
-
-def plot_probes(probes: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | Path) -> None:
-    """Bars of the probe accuracy per attribute, pretrained vs random init, the majority-class share dotted.
-
-    Args:
-        probes: ``probes[attribute][encoder]`` with ``mean`` and ``chance``
-            (:func:`~raddino_monai.engines.evidence.probe_encoders`), encoders ``pretrained`` and ``random_init``.
-        path: PNG file.
-    """
-    plt = agg_pyplot()
-    tasks = list(probes)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, offset in (("pretrained", -0.2), ("random_init", 0.2)):
-        values = [probes[t][name]["mean"] for t in tasks]
-        ax.bar(np.arange(len(tasks)) + offset, values, width=0.4, label=name.replace("_", " "))
-    for i, t in enumerate(tasks):
-        ax.hlines(probes[t]["pretrained"]["chance"], i - 0.4, i + 0.4, colors="k", linestyles=":")
-    ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel("accuracy (frozen CLS probe, 5-fold)")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_probe_curve(
-    curve: Sequence[Mapping[str, Any]], probes: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | Path
-) -> None:
-    """Probe AUROC of the teacher snapshots against the iteration, one line per attribute; the random-init AUROC of
-    each attribute is a dashed line of the same colour.
-
-    Args:
-        curve: ``[{"iteration": i, "probes": {attribute: {"mean", "auroc_mean"}}}, ...]`` in iteration order.
-        probes: the final probes (for the random-init reference), as in :func:`plot_probes`.
-        path: PNG file.
-    """
-    plt = agg_pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    iterations = [point["iteration"] for point in curve]
-    for k, name in enumerate(probes):
-        colour = f"C{k}"
-        ax.plot(iterations, [point["probes"][name]["auroc_mean"] for point in curve], "o-", color=colour,
-                label=f"{name}: SSL teacher")
-        ax.axhline(probes[name]["random_init"]["auroc_mean"], color=colour, linestyle="--",
-                   label=f"{name}: random init")
-    ax.set_xlabel("pretraining iteration")
-    ax.set_ylabel("probe AUROC (5-fold)")
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+__getattr__ = moved_names(__name__)

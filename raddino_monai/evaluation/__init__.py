@@ -5,6 +5,8 @@ Import what you need, e.g. ``from raddino_monai.evaluation import LinearProbeCon
 
 from __future__ import annotations
 
+from raddino_monai._compat import moved_names
+
 from .augment import AugmentationConfig, classification_transforms, segmentation_transforms
 from .features import POOLINGS, FrozenEncoder, freeze_backbone, pooled_dim
 from .heads import SEGMENTATION_HEADS, LinearHead, UPerNetHead, ViTDetHead, create_head
@@ -16,7 +18,6 @@ from .linear_probe import (
     run_linear_probe,
     train_linear_head,
 )
-from .masks import LoadMask, LoadMaskd, SaveMaskd
 from .metadata_probe import DEFAULT_BIN_EDGES, MetadataProbeConfig, bin_values, probe_attribute, run_metadata_probe
 from .metrics import TASKS, classification_metrics, dice_per_image, mean_std, summarise_runs
 from .probe_model import ProbeClassifier
@@ -30,13 +31,14 @@ from .segmentation import (
 from .segmentation_model import FrozenSegmentationModel
 from .tables import markdown_table, write_results
 
+__getattr__ = moved_names(__name__)  # LoadMask, LoadMaskd, SaveMaskd moved to raddino_monai.transforms.masks
+
 __all__ = [
     "AugmentationConfig", "classification_transforms", "segmentation_transforms",
     "POOLINGS", "FrozenEncoder", "freeze_backbone", "pooled_dim",
     "SEGMENTATION_HEADS", "LinearHead", "UPerNetHead", "ViTDetHead", "create_head",
     "encode_targets", "infer_classes",
     "LinearProbeConfig", "extract_features", "predict_probabilities", "run_linear_probe", "train_linear_head",
-    "LoadMask", "LoadMaskd", "SaveMaskd",
     "DEFAULT_BIN_EDGES", "MetadataProbeConfig", "bin_values", "probe_attribute", "run_metadata_probe",
     "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",

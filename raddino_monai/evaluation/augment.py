@@ -150,7 +150,7 @@ def segmentation_transforms(
 
     Args:
         size: output side S.
-        load_mask: dictionary transform loading ``mask_key`` (e.g. :class:`raddino_monai.evaluation.masks.LoadMaskd`);
+        load_mask: dictionary transform loading ``mask_key`` (e.g. :class:`raddino_monai.transforms.masks.LoadMaskd`);
             ``None`` for inference without masks.
         fit: ``"resize"`` (stretch the whole image) or ``"pad"`` (longest side to S, symmetric zero padding).
         augment: add the random transforms (training).

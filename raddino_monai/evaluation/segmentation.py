@@ -29,9 +29,10 @@ from monai.transforms import Invertd
 from torch import nn
 from tqdm.auto import tqdm
 
+from raddino_monai.transforms.masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
+
 from .augment import AugmentationConfig, segmentation_transforms
 from .head_training import train_head
-from .masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
 from .metrics import dice_per_image, mean_std
 from .segmentation_model import FrozenSegmentationModel
 
@@ -52,7 +53,7 @@ class SegmentationConfig:
             per structure).
         class_names: output channel names (multiclass: background first); default ``["background", "foreground"]``
             or ``["structure_0", ...]``.
-        mask_values: multiclass pixel value of each class (:class:`.masks.LoadMask`).
+        mask_values: multiclass pixel value of each class (:class:`raddino_monai.transforms.masks.LoadMask`).
         image_size: network input side S ([HF] 518).
         fit: ``"resize"`` or ``"pad"`` (:data:`.augment.SEGMENTATION_FITS`).
         epochs: 100 [PAPER].

@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 from raddino_monai.models.backbone import RadDinoBackbone
-from raddino_monai.models.dino_head import DINOHead, load_dino_head
+from raddino_monai.models.dino_head import DINOHead
 from raddino_monai.models.factory import backbone_from_hf_folder, create_backbone
 from raddino_monai.models.registry import (
     BACKBONE_SPECS,
@@ -23,6 +23,7 @@ from raddino_monai.models.weights import (
     export_dinov2_safetensors,
     export_hf_folder,
     load_backbone_weights,
+    load_dino_head,
     read_backbone_weights,
 )
 

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from raddino_monai.losses import DINOClsTokenLoss, IBOTPatchLoss, KoLeoLoss
 from raddino_monai.models import RadDinoBackbone, create_backbone
-from raddino_monai.models.dino_head import DINOHead, load_dino_head
+from raddino_monai.models.dino_head import DINOHead
+from raddino_monai.models.weights.head_file import load_dino_head
 from raddino_monai.ssl.config import SSLConfig
 from raddino_monai.ssl.ema import update_ema
 from raddino_monai.ssl.param_groups import build_param_groups
@@ -40,7 +41,7 @@ class StudentTeacher(nn.Module):
         backbone: student backbone (its weights also initialise the teacher: DINOv2 / RAD-DINO continual
             pretraining loads them before this call, [DV2] ``student.pretrained_weights``).
         config: loss weights, head sizes, temperatures; default :meth:`SSLConfig.raddino`.
-        dino_head: optional head to start from (e.g. :func:`~raddino_monai.models.dino_head.load_dino_head` of
+        dino_head: optional head to start from (e.g. :func:`~raddino_monai.models.weights.head_file.load_dino_head` of
             RAD-DINO's ``dino_head.safetensors`` [CARD]); ``None`` builds a random one from ``config.heads``.
         n_global_crops: number of global views in a batch ([DV2] 2), ordered view-major.
 

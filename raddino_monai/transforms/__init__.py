@@ -1,4 +1,5 @@
-"""MONAI transforms for chest X-rays: loading (PNG/JPEG/DICOM/NIfTI), RAD-DINO preprocessing, SSL augmentation.
+"""MONAI transforms for chest X-rays: loading (PNG/JPEG/DICOM/NIfTI), segmentation masks, RAD-DINO preprocessing,
+SSL augmentation.
 
 Every transform comes as an array version and a ``d``-suffixed dictionary version. Loading follows the image
 convention of ``docs/architecture.md``: ``LoadCXR(path)`` -> MetaTensor float32 ``(1, H, W)`` in ``[0, 1]``,
@@ -10,6 +11,7 @@ from __future__ import annotations
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import INTENSITY_MODES, UNKNOWN_META, LoadCXR, LoadCXRd
+from raddino_monai.transforms.masks import MASK_MODES, LoadMask, LoadMaskd, SaveMaskd
 from raddino_monai.transforms.preprocess import (
     FIT_MODES,
     RADDINO_PREPROCESS,
@@ -42,6 +44,11 @@ __all__ = [
     "UNKNOWN_META",
     "LoadCXR",
     "LoadCXRd",
+    # masks.py
+    "MASK_MODES",
+    "LoadMask",
+    "LoadMaskd",
+    "SaveMaskd",
     # preprocess.py
     "RadDinoPreprocessConfig",
     "RADDINO_PREPROCESS",

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from raddino_monai.models import create_backbone, export_hf_folder
-from raddino_monai.models.dino_head import DINOHead, dino_head_state_dict_to_released
+from raddino_monai.models.dino_head import DINOHead
+from raddino_monai.models.weights.head_file import dino_head_state_dict_to_released
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 
 HEADS = {"n_prototypes": 32, "hidden_dim": 16, "bottleneck_dim": 8}

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from raddino_monai.models import DINOHead, create_backbone, export_dinov2_safetensors, load_dino_head
-from raddino_monai.models.dino_head import dino_head_state_dict_to_released
+from raddino_monai.models.weights.head_file import dino_head_state_dict_to_released
 from raddino_monai.models.weights import CheckpointError, convert_head, convert_to_dinov2, convert_to_hf, infer_spec
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "convert_weights.py"

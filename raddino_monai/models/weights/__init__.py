@@ -1,9 +1,14 @@
-"""Checkpoint I/O for DINOv2 backbones: safe loading, DINOv2 <-> Hugging Face naming, HF folder export."""
+"""Checkpoint I/O: safe loading, DINOv2 <-> Hugging Face backbone naming, HF folder export, DINO head files."""
 
 from __future__ import annotations
 
 from raddino_monai.models.weights.convert import convert_head, convert_to_dinov2, convert_to_hf, infer_spec
 from raddino_monai.models.weights.dinov2_keys import dinov2_to_hf, hf_to_dinov2, memory_to_released, released_to_memory
+from raddino_monai.models.weights.head_file import (
+    dino_head_state_dict_from_released,
+    dino_head_state_dict_to_released,
+    load_dino_head,
+)
 from raddino_monai.models.weights.hf_folder import (
     export_dinov2_safetensors,
     export_hf_folder,
@@ -35,4 +40,7 @@ __all__ = [
     "convert_to_dinov2",
     "convert_head",
     "infer_spec",
+    "load_dino_head",
+    "dino_head_state_dict_to_released",
+    "dino_head_state_dict_from_released",
 ]

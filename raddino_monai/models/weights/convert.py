@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.registry import BACKBONE_SPECS, BackboneSpec, build_hf_config, get_backbone_spec
+from raddino_monai.models.weights.head_file import dino_head_state_dict_to_released, load_dino_head
 from raddino_monai.models.weights.dinov2_keys import hf_to_dinov2
 from raddino_monai.models.weights.hf_folder import export_hf_folder
 from raddino_monai.models.weights.load import load_released_state, read_backbone_weights
@@ -95,8 +96,6 @@ def convert_to_hf(
 
 
 def _released_head(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    from raddino_monai.models.dino_head import dino_head_state_dict_to_released
-
     return dino_head_state_dict_to_released(state)
 
 
@@ -123,8 +122,6 @@ def convert_head(src: str | Path, out: str | Path, naming: str = "released", pre
         ValueError: unknown naming (valid values listed).
         CheckpointError: no head, ambiguous prefix, or keys/shapes that do not fit.
     """
-    from raddino_monai.models.dino_head import load_dino_head
-
     if naming not in HEAD_NAMINGS:
         raise ValueError(f"convert_head: naming must be one of {list(HEAD_NAMINGS)}, got {naming!r}.")
     head = load_dino_head(src, prefix=prefix)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from raddino_monai.engines.evidence import (
+from raddino_monai.experiments.ssl_evidence import (
     format_evidence,
     probe_encoders,
     pretrain_tiny,
@@ -72,7 +72,7 @@ def test_pretrain_tiny_uses_recipe_precision_and_clipping(tmp_path, monkeypatch)
             super().__init__(*args, **kwargs)
             seen.update(precision=self.precision, clip_grad=self.clip_grad)
 
-    monkeypatch.setattr("raddino_monai.engines.evidence.SSLTrainer", Spy)
+    monkeypatch.setattr("raddino_monai.experiments.ssl_evidence.SSLTrainer", Spy)
     datalist = _write_datalist(tmp_path, 8, (48, 48), seed=2)
     items = [{**it, "image": str(tmp_path / it["image"])} for it in json.loads(datalist.read_text())["training"]]
     config = SSLConfig.tiny().replace(precision="fp32", optim={"clip_grad": 1.5})

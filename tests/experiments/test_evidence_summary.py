@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raddino_monai.engines.evidence_summary import combine_seeds, format_combined, sign_test_p
+from raddino_monai.experiments.evidence_summary import combine_seeds, format_combined, sign_test_p
 
 
 def _fake_run(view: tuple[float, float], sex: tuple[float, float], images_per_s: float) -> dict:

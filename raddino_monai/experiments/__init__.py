@@ -1,0 +1,9 @@
+"""Experiments that combine the library's layers: pretrain with the SSL engine, then judge the encoder with the
+evaluation and inference code.
+
+* :mod:`.ssl_evidence`: pretrain a tiny ViT on CPU, then probe its teacher against random init (``tools/ssl_evidence.py``);
+  :mod:`.evidence_summary` (per-run and over-seeds summaries, paired sign test), :mod:`.evidence_plots` (PNG figures).
+
+Import the submodule you need, e.g. ``from raddino_monai.experiments.ssl_evidence import ssl_evidence``; this package
+file imports nothing, so importing one experiment does not load the others.
+"""
