@@ -1,81 +1,29 @@
-"""Frozen-backbone feature pooling for linear and metadata probes.
+"""Frozen backbones for linear and metadata probes: :class:`FrozenEncoder` returns one pooled vector per image.
 
-Three pooled representations (selected by name from :data:`POOLINGS`):
-
-* ``"cls"``: the normed CLS token of the last block, ``(B, D)`` (RAD-DINO [PAPER] §4 linear probing; [CARD]).
-* ``"cls_patchmean"``: CLS concatenated with the mean of the last block's normed patch tokens, ``(B, 2D)``
-  ([DV2] ``eval/linear.py`` ``use_avgpool=True`` with ``n_last_blocks=1``).
-* ``"last_n_cls"``: normed CLS of the last ``n`` blocks concatenated, ``(B, n*D)`` ([DV2] ``eval/linear.py``
-  ``create_linear_input``: ``get_intermediate_layers(n, return_class_token=True)`` with ``norm=True``; n in {1, 4}).
-
+The poolings are the package's one vocabulary, :data:`raddino_monai.inference.pooling.POOLINGS` (``"cls"`` [PAPER],
+``"mean"``, ``"cls_patchmean"`` and ``"last_n_cls"`` [DV2]; the spatial ``"patch"`` map is for extraction only).
 The backbone is frozen by :func:`freeze_backbone`: ``requires_grad_(False)``, eval mode, and every forward runs
 under ``torch.no_grad()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-__all__ = ["POOLINGS", "POOLED_WIDTH", "freeze_backbone", "pooled_dim", "FrozenEncoder"]
+from raddino_monai.inference.pooling import (
+    N_LAST_BLOCKS,
+    POOLINGS,
+    VECTOR_POOLINGS,
+    check_poolings,
+    pool_features,
+    pooled_dim,
+)
 
+__all__ = ["POOLINGS", "POOLED_WIDTH", "VECTOR_POOLINGS", "freeze_backbone", "pooled_dim", "FrozenEncoder"]
 
-def _cls(backbone: nn.Module, x: torch.Tensor, n_last_blocks: int) -> torch.Tensor:
-    return backbone(x)
-
-
-def _cls_patchmean(backbone: nn.Module, x: torch.Tensor, n_last_blocks: int) -> torch.Tensor:
-    feats = backbone.forward_features(x)
-    return torch.cat([feats["cls_token"], feats["patch_tokens"].mean(dim=1)], dim=1)
-
-
-def _last_n_cls(backbone: nn.Module, x: torch.Tensor, n_last_blocks: int) -> torch.Tensor:
-    hidden = backbone.model(pixel_values=x, output_hidden_states=True).hidden_states
-    return torch.cat([backbone.model.layernorm(h[:, 0]) for h in hidden[-n_last_blocks:]], dim=1)
-
-
-#: pooling name -> ``fn(backbone, images (B, 3, H, W), n_last_blocks) -> (B, F)``.
-POOLINGS: dict[str, Callable[[nn.Module, torch.Tensor, int], torch.Tensor]] = {
-    "cls": _cls,
-    "cls_patchmean": _cls_patchmean,
-    "last_n_cls": _last_n_cls,
-}
-
-#: pooling name -> ``F / D`` as a function of ``n_last_blocks``.
-POOLED_WIDTH: dict[str, Callable[[int], int]] = {
-    "cls": lambda n: 1,
-    "cls_patchmean": lambda n: 2,
-    "last_n_cls": lambda n: n,
-}
-
-
-def _check_pooling(pooling: str) -> None:
-    if pooling not in POOLINGS:
-        raise ValueError(f"Unknown pooling {pooling!r}; valid values: {sorted(POOLINGS)}.")
-
-
-def pooled_dim(embed_dim: int, pooling: str, n_last_blocks: int = 4) -> int:
-    """Width F of the pooled feature.
-
-    Args:
-        embed_dim: backbone width D.
-        pooling: a key of :data:`POOLINGS`.
-        n_last_blocks: blocks used by ``"last_n_cls"``.
-
-    Returns:
-        F.
-
-    Raises:
-        ValueError: unknown pooling.
-
-    Example:
-        >>> pooled_dim(768, "last_n_cls", 4)
-        3072
-    """
-    _check_pooling(pooling)
-    return embed_dim * POOLED_WIDTH[pooling](n_last_blocks)
+#: vector pooling name -> ``F / D`` as a function of ``n_last_blocks`` (derived from :data:`POOLINGS`).
+POOLED_WIDTH = {name: POOLINGS[name].width for name in VECTOR_POOLINGS}
 
 
 def freeze_backbone(backbone: nn.Module) -> nn.Module:
@@ -96,7 +44,7 @@ class FrozenEncoder(nn.Module):
 
     Args:
         backbone: a :class:`raddino_monai.models.RadDinoBackbone` (anything with its interface).
-        pooling: a key of :data:`POOLINGS`.
+        pooling: a key of :data:`~raddino_monai.inference.pooling.VECTOR_POOLINGS`.
         n_last_blocks: blocks concatenated by ``"last_n_cls"`` (1..num_layers).
 
     Raises:
@@ -109,9 +57,9 @@ class FrozenEncoder(nn.Module):
         torch.Size([2, 384])
     """
 
-    def __init__(self, backbone: nn.Module, pooling: str = "cls", n_last_blocks: int = 4) -> None:
+    def __init__(self, backbone: nn.Module, pooling: str = "cls", n_last_blocks: int = N_LAST_BLOCKS) -> None:
         super().__init__()
-        _check_pooling(pooling)
+        check_poolings([pooling], VECTOR_POOLINGS)
         num_layers = int(getattr(backbone, "num_layers", n_last_blocks))
         if not 1 <= n_last_blocks <= num_layers:
             raise ValueError(f"n_last_blocks must be in [1, {num_layers}] for this backbone; found {n_last_blocks}.")
@@ -129,4 +77,4 @@ class FrozenEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(B, F)`` of images ``x`` ``(B, 3, H, W)``, computed without autograd."""
         with torch.no_grad():
-            return POOLINGS[self.pooling](self.backbone, x, self.n_last_blocks)
+            return pool_features(self.backbone, x, [self.pooling], self.n_last_blocks)[self.pooling]

@@ -3,7 +3,8 @@
 Protocol: the backbone is frozen; a single linear layer on pooled features (:mod:`.features`) is trained with
 AdamW, a cosine schedule, batch 96, 100 epochs and base lr 5e-5 ([PAPER] §4 / appendix, as summarised in the
 project's issue 5). Training uses random flip / crop / affine / intensity / noise augmentation (:mod:`.augment`);
-with ``augment=False`` features are extracted once and the probe is trained on the cached embeddings (fast path).
+with ``augment=False`` features are extracted once (:func:`raddino_monai.inference.embed_images`) and the probe is
+trained on the cached embeddings (fast path).
 Per-class and macro AUPRC (primary) and AUROC are computed on the test split with scikit-learn, for every seed and
 label fraction (patient-level, nested subsets from :func:`raddino_monai.data.splits.label_fraction`), and summarised
 as mean ± std over seeds.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +24,10 @@ import numpy as np
 import torch
 from monai.data import DataLoader, Dataset
 from torch import nn
-from tqdm.auto import tqdm
+from torch.utils.data import Dataset as TorchDataset
 
 from raddino_monai.data.splits import label_fraction
+from raddino_monai.inference.embeddings import _embedding_loop, embed_images
 
 from .augment import AugmentationConfig, classification_transforms
 from .features import FrozenEncoder
@@ -97,6 +100,19 @@ class LinearProbeConfig:
         return dataclasses.asdict(self)
 
 
+class _TransformedImages(TorchDataset):
+    """``(index, transform({"image": path})["image"])`` items for the extraction loop."""
+
+    def __init__(self, paths: Sequence[str], transform: Callable) -> None:
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+        return index, torch.as_tensor(self.transform({"image": self.paths[index]})["image"])
+
+
 def extract_features(
     encoder: FrozenEncoder,
     images: Sequence[str],
@@ -106,10 +122,11 @@ def extract_features(
     num_workers: int = 0,
     desc: str = "features",
 ) -> torch.Tensor:
-    """Pooled frozen features of image files.
+    """Deprecated: use :func:`raddino_monai.inference.embed_images` (the one extraction path; it takes ``image_size``
+    and ``fit`` instead of a transform). This runs the same loop over ``transform``'s output.
 
     Args:
-        encoder: the frozen encoder.
+        encoder: the frozen encoder (its pooling and ``n_last_blocks`` are used).
         images: image paths.
         transform: dictionary transform mapping ``{"image": path}`` to a ``(3, S, S)`` tensor.
         batch_size: images per forward pass.
@@ -120,11 +137,13 @@ def extract_features(
     Returns:
         ``(N, F)`` float32 on the CPU, in the order of ``images``.
     """
-    loader = DataLoader(Dataset([{"image": p} for p in images], transform), batch_size=batch_size,
-                        num_workers=num_workers)
-    encoder = encoder.to(device).eval()
-    out = [encoder(batch["image"].to(device)).float().cpu() for batch in tqdm(loader, desc=desc, leave=False)]
-    return torch.cat(out) if out else torch.zeros(0, encoder.out_dim)
+    warnings.warn("raddino_monai.evaluation.extract_features is deprecated; use raddino_monai.inference.embed_images",
+                  DeprecationWarning, stacklevel=2)
+    out: list[np.ndarray] = []
+    _embedding_loop(encoder.backbone, _TransformedImages(images, transform), [encoder.pooling],
+                    lambda indices, arrays: out.append(arrays[encoder.pooling]), encoder.n_last_blocks, batch_size,
+                    device, num_workers=num_workers, desc=desc)
+    return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0, encoder.out_dim)
 
 
 def train_linear_head(
@@ -169,9 +188,10 @@ def _cached_batches(feats: torch.Tensor, targets: torch.Tensor, batch: int, seed
 
 
 def _image_batches(
-    encoder: FrozenEncoder, items: list[dict[str, Any]], targets: torch.Tensor, config: LinearProbeConfig, seed: int
+    encoder: FrozenEncoder, items: list[dict[str, Any]], targets: torch.Tensor, config: LinearProbeConfig, size: int,
+    seed: int,
 ) -> Callable:
-    transform = classification_transforms(config.image_size, config.fit, augment=True, aug=config.augmentation)
+    transform = classification_transforms(size, config.fit, augment=True, aug=config.augmentation)
     transform.set_random_state(seed)
     data = [{"image": it["image"], "target": t} for it, t in zip(items, targets)]
     loader = DataLoader(Dataset(data, transform), batch_size=config.batch_size, shuffle=True,
@@ -214,10 +234,14 @@ def run_linear_probe(
         )
     classes = list(config.classes or infer_classes(list(train_items) + list(test_items), config.label_key, config.task))
     names = output_names(config.task, classes)
-    eval_tf = classification_transforms(config.image_size, config.fit, augment=False)
     paths = sorted({str(it["image"]) for it in list(train_items) + list(test_items)})
     needed = paths if not config.augment else sorted({str(it["image"]) for it in test_items})
-    feats = extract_features(encoder, needed, eval_tf, config.feature_batch_size, config.device, config.num_workers)
+    size = config.image_size or int(encoder.backbone.config.image_size)
+    feats = torch.from_numpy(embed_images(
+        encoder.backbone, needed, pooling=[encoder.pooling], n_last_blocks=encoder.n_last_blocks, image_size=size,
+        fit=config.fit, batch_size=config.feature_batch_size, device=config.device, num_workers=config.num_workers,
+        desc="features",
+    )[encoder.pooling])
     row_of = {p: i for i, p in enumerate(needed)}
     test_x = feats[[row_of[str(it["image"])] for it in test_items]]
     test_y = encode_targets(test_items, config.label_key, config.task, classes)
@@ -231,7 +255,7 @@ def run_linear_probe(
             head = init_linear(nn.Linear(encoder.out_dim, num_outputs(config.task, classes)), seed)
             steps = math.ceil(len(subset) / config.batch_size)
             if config.augment:
-                batches = _image_batches(encoder, list(subset), y, config, seed)
+                batches = _image_batches(encoder, list(subset), y, config, size, seed)
             else:
                 x = feats[[row_of[str(it["image"])] for it in subset]]
                 batches = _cached_batches(x, y, config.batch_size, seed)

@@ -1,4 +1,5 @@
-"""Deprecated location: the mask transforms (LoadMask(d), SaveMaskd) and writers moved to :mod:`raddino_monai.transforms.masks`.
+"""Deprecated location: the mask transforms (LoadMask(d), SaveMaskd) and writers moved to
+:mod:`raddino_monai.transforms.masks`.
 
 Importing a name from here still works and emits a ``DeprecationWarning`` naming the new location.
 """

@@ -19,10 +19,10 @@ from torch.utils.tensorboard import SummaryWriter
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.data.sample import sample_datalist_path
 from raddino_monai.data.splits import patient_split
+from raddino_monai.inference.embeddings import embed_images
 
-from .augment import classification_transforms
 from .features import FrozenEncoder
-from .linear_probe import LinearProbeConfig, extract_features, run_linear_probe
+from .linear_probe import LinearProbeConfig, run_linear_probe
 from .metadata_probe import MetadataProbeConfig, run_metadata_probe
 from .segmentation import (
     SegmentationConfig,
@@ -134,9 +134,9 @@ def metadata_probe_run(
     out.mkdir(parents=True, exist_ok=True)
     label = parse_encoder(encoder)[0]
     items = load_datalist(Path(datalist) if datalist is not None else sample_datalist_path())
-    enc = FrozenEncoder(load_encoder_backbone(encoder), pooling)
-    feats = extract_features(enc, [str(it["image"]) for it in items],
-                             classification_transforms(image_size, fit), batch_size, device).numpy()
+    paths = [str(it["image"]) for it in items]
+    feats = embed_images(load_encoder_backbone(encoder), paths, pooling=[pooling], image_size=image_size, fit=fit,
+                         batch_size=batch_size, device=device, desc="features")[pooling]
     np.save(out / "embeddings.npy", feats)
     results = run_metadata_probe(feats, items, config)
     summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"]), "auroc": (r["auroc_mean"], r["auroc_std"])}

@@ -3,8 +3,8 @@ teacher vs the same architecture at random initialisation.
 
 :func:`pretrain_tiny` runs :class:`~raddino_monai.engines.SSLTrainer` (the bundle's pipeline in Python) for a number of
 iterations or minutes and reports training images/s and the share of each step spent waiting for data.
-:func:`probe_encoders` embeds the items with each frozen encoder (:mod:`raddino_monai.evaluation.features`, normed CLS)
-and runs the evaluation metadata probe (:func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
+:func:`probe_encoders` runs the evaluation metadata probe on frozen CLS features
+(:func:`raddino_monai.inference.embed_images`, then :func:`raddino_monai.evaluation.metadata_probe.probe_attribute`:
 ``LogisticRegression`` with C chosen from :data:`~raddino_monai.evaluation.metadata_probe.C_GRID` by inner grouped
 CV, patient-grouped stratified 5-fold CV, accuracy and AUROC) for the items' view group (PA / AP / lateral) and
 ``sex``. :func:`ssl_evidence` does both and writes ``results.json`` and ``results.png`` (and, with ``probe_every``,
@@ -41,13 +41,11 @@ from raddino_monai.engines.handlers import (
     ThroughputMonitor,
 )
 from raddino_monai.engines.ssl_trainer import SSLTrainer
-from raddino_monai.evaluation.augment import classification_transforms
-from raddino_monai.evaluation.features import FrozenEncoder
-from raddino_monai.evaluation.linear_probe import extract_features
 from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig, probe_attribute
 from raddino_monai.evaluation.runners import load_encoder_backbone
 from raddino_monai.experiments.evidence_plots import plot_probe_curve, plot_probes
 from raddino_monai.experiments.evidence_summary import combine_seeds, format_combined, format_evidence
+from raddino_monai.inference.embeddings import embed_images
 from raddino_monai.models import export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
@@ -255,11 +253,10 @@ def ssl_evidence(
     def untrained() -> nn.Module:  # same architecture and init scheme, drawn with the run's seed
         return load_encoder_backbone(arch, init_seed=seed, **config.backbone.overrides)
 
-    transform = classification_transforms(probe_size)
     paths = [str(it["image"]) for it in items]
 
     def embed(backbone: nn.Module, name: str) -> np.ndarray:
-        return extract_features(FrozenEncoder(backbone, "cls"), paths, transform, desc=name).numpy()
+        return embed_images(backbone, paths, pooling=["cls"], image_size=probe_size, desc=name)["cls"]
 
     features = {"pretrained": embed(model.teacher["backbone"], "pretrained"),
                 "random_init": embed(untrained(), "random init")}

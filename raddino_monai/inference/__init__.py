@@ -1,8 +1,19 @@
-"""Inference with frozen backbones: batched, resumable embedding extraction."""
+"""Inference with frozen backbones: the pooling vocabulary and batched (in-memory or resumable file) extraction."""
 
 from __future__ import annotations
 
 from raddino_monai.inference.embedding_store import load_embeddings, save_embeddings
-from raddino_monai.inference.embeddings import POOLINGS, extract_embeddings, resolve_inputs
+from raddino_monai.inference.embeddings import embed_images, extract_embeddings, resolve_inputs
+from raddino_monai.inference.pooling import POOLINGS, VECTOR_POOLINGS, pool_features, pooled_dim
 
-__all__ = ["extract_embeddings", "resolve_inputs", "POOLINGS", "load_embeddings", "save_embeddings"]
+__all__ = [
+    "embed_images",
+    "extract_embeddings",
+    "resolve_inputs",
+    "POOLINGS",
+    "VECTOR_POOLINGS",
+    "pool_features",
+    "pooled_dim",
+    "load_embeddings",
+    "save_embeddings",
+]

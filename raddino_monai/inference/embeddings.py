@@ -1,4 +1,8 @@
-"""Batched frozen-feature extraction: chest X-rays -> CLS / mean-patch / patch-grid embeddings with image ids.
+"""Batched frozen-feature extraction, the package's one path from image files to pooled features.
+
+:func:`embed_images` returns the features in memory (probes, metadata probes, the SSL evidence experiment);
+:func:`extract_embeddings` writes them, with image ids, to one file (CLI ``tools/extract_embeddings.py``), sharded
+and resumable. Both run the same loop: the poolings of :data:`raddino_monai.inference.pooling.POOLINGS`.
 
 Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (the RAD-DINO ``BitImageProcessor`` recipe on floats:
 short side -> 518 bicubic, centre crop, mean 0.5307 / std 0.2583 [HF]) and the backbone in eval mode; CLS is
@@ -21,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -30,36 +34,21 @@ import torch
 from monai.transforms import Compose
 from monai.utils import convert_to_tensor
 from safetensors.torch import load_file, save_file
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
+from raddino_monai.inference.pooling import N_LAST_BLOCKS, POOLINGS, check_poolings, pool_features
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.factory import create_backbone
 from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
 from raddino_monai.transforms.io import cxr_reader_for
 
-__all__ = ["POOLINGS", "resolve_inputs", "extract_embeddings"]
+__all__ = ["POOLINGS", "resolve_inputs", "embed_images", "extract_embeddings"]
 
 logger = logging.getLogger(__name__)
-
-
-def _cls(feats: dict[str, torch.Tensor]) -> torch.Tensor:
-    return feats["cls_token"]
-
-
-def _mean(feats: dict[str, torch.Tensor]) -> torch.Tensor:
-    return feats["patch_tokens"].mean(dim=1)
-
-
-def _patch(feats: dict[str, torch.Tensor]) -> torch.Tensor:
-    return feats["patch_grid"]
-
-
-#: pooling name -> function of ``backbone.forward_features`` output:
-#: ``cls`` (B, D), ``mean`` (B, D), ``patch`` (B, D, h, w)
-POOLINGS = {"cls": _cls, "mean": _mean, "patch": _patch}
 
 
 def _relative(path: str, base: Path) -> str:
@@ -150,6 +139,108 @@ class _ImageDataset(Dataset):
         return index, image
 
 
+def _embedding_loop(
+    backbone: nn.Module,
+    dataset: Dataset,
+    pooling: Sequence[str],
+    sink: Callable[[list[int], dict[str, np.ndarray]], None],
+    n_last_blocks: int = N_LAST_BLOCKS,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+    num_workers: int = 0,
+    progress: bool = True,
+    desc: str = "embeddings",
+) -> None:
+    """Run ``backbone`` in eval mode over ``dataset`` (``(index, (3, S, S) image)`` items) and hand every batch's
+    poolings, as float32 NumPy arrays, to ``sink(indices, arrays)``."""
+    device = torch.device(device)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+    )
+    backbone = backbone.to(device).eval()
+    # one autocast context for the whole loop: its cache keeps the bf16 copies of the weights across batches
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    with torch.inference_mode(), autocast:
+        for index, images in tqdm(loader, desc=desc, disable=not progress, unit="batch", leave=False):
+            pooled = pool_features(backbone, images.to(device, non_blocking=True), pooling, n_last_blocks)
+            sink([int(k) for k in index], {name: t.float().cpu().numpy() for name, t in pooled.items()})
+
+
+def _preprocessed_images(
+    paths: Sequence[str], preprocess: Compose, size: int, fit: str, cache_dir: str | Path | None = None
+) -> _ImageDataset:
+    """The images through ``LoadCXRd`` + ``preprocess`` (``raddino_preprocessing(size, fit)``), optionally cached."""
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+    return _ImageDataset(paths, LoadCXRd("image"), preprocess, cache, json.dumps({"image_size": size, "fit": fit}))
+
+
+def embed_images(
+    backbone: nn.Module,
+    paths: Sequence[str | Path],
+    *,
+    pooling: Sequence[str] = ("cls",),
+    n_last_blocks: int = N_LAST_BLOCKS,
+    image_size: int | None = None,
+    fit: str = "crop",
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+    num_workers: int = 0,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    desc: str = "embeddings",
+) -> dict[str, np.ndarray]:
+    """Pooled frozen features of image files, in memory, in the order of ``paths``.
+
+    Args:
+        backbone: a :class:`~raddino_monai.models.RadDinoBackbone` (set to eval mode; no gradients are computed).
+        paths: image files (PNG/JPEG/DICOM/NIfTI).
+        pooling: keys of :data:`~raddino_monai.inference.pooling.POOLINGS`.
+        n_last_blocks: blocks for ``"last_n_cls"``.
+        image_size: preprocessing output side; default: the backbone's ``config.image_size`` ([HF] 518 for RAD-DINO).
+        fit: ``"crop"`` (RAD-DINO), ``"pad"`` or ``"resize"`` (see ``raddino_preprocessing``).
+        batch_size: images per forward pass.
+        device: torch device.
+        bf16: bfloat16 autocast for the forward pass (outputs are float32).
+        num_workers: DataLoader workers for loading/preprocessing.
+        cache_dir: keep preprocessed tensors here and reuse them later (see :func:`extract_embeddings`).
+        progress: show a tqdm bar.
+        desc: progress-bar label.
+
+    Returns:
+        pooling name -> ``(N, F)`` float32 array (``(N, D, h, w)`` for ``"patch"``).
+
+    Raises:
+        ValueError: no paths, or an unknown pooling or fit (valid values listed).
+        CXRLoadError: an image cannot be read (the message names the file).
+
+    Example::
+
+        >>> feats = embed_images(create_backbone("tiny_vit_p16"), ["a.png", "b.png"], image_size=112)
+        >>> feats["cls"].shape
+        (2, 192)
+    """
+    pooling = check_poolings(pooling)
+    if not paths:
+        raise ValueError("embed_images: no image paths given.")
+    size = int(image_size or backbone.config.image_size)
+    preprocess = raddino_preprocessing("image", size, fit)
+    dataset = _preprocessed_images([str(p) for p in paths], preprocess, size, fit, cache_dir)
+    batches: dict[str, list[np.ndarray]] = {name: [] for name in pooling}
+
+    def collect(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
+        for name, array in arrays.items():
+            batches[name].append(array)
+
+    _embedding_loop(backbone, dataset, pooling, collect, n_last_blocks, batch_size, device, bf16, num_workers,
+                    progress, desc)
+    return {name: np.concatenate(arrays) for name, arrays in batches.items()}
+
+
 def extract_embeddings(
     inputs: str | Path | Sequence[str | Path],
     out_path: str | Path,
@@ -161,6 +252,7 @@ def extract_embeddings(
     device: str | torch.device = "cpu",
     bf16: bool = False,
     pooling: Sequence[str] = ("cls", "mean"),
+    n_last_blocks: int = N_LAST_BLOCKS,
     num_workers: int = 0,
     resume: bool = True,
     image_size: int | None = None,
@@ -181,8 +273,10 @@ def extract_embeddings(
         batch_size: images per forward pass (and per shard).
         device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
         bf16: bfloat16 autocast for the forward pass (outputs are stored as float32).
-        pooling: any of ``"cls"`` (B, D), ``"mean"`` (mean of patch tokens, B, D), ``"patch"`` (B, D, h, w). The
+        pooling: keys of :data:`~raddino_monai.inference.pooling.POOLINGS`: ``"cls"`` (B, D), ``"mean"`` (mean of
+            patch tokens, B, D), ``"patch"`` (B, D, h, w), ``"cls_patchmean"`` (B, 2D), ``"last_n_cls"`` (B, nD). The
             patch grid is large (ViT-B at 518 px: 768x37x37 floats = 4.2 MB per image), hence not a default.
+        n_last_blocks: blocks for ``"last_n_cls"``.
         num_workers: DataLoader workers for loading/preprocessing.
         resume: keep shards of an earlier interrupted run with the same settings and skip their ids; ``False``
             starts again.
@@ -208,11 +302,7 @@ def extract_embeddings(
         >>> extract_embeddings("datalist.json", "emb.npz", weights="/models/rad-dino", batch_size=8)
     """
     out_path = check_output_path(out_path)
-    unknown = [p for p in pooling if p not in POOLINGS]
-    if unknown or not pooling:
-        raise ValueError(
-            f"extract_embeddings: pooling must be a non-empty subset of {list(POOLINGS)}, got {list(pooling)}."
-        )
+    pooling = check_poolings(pooling)
     ids, paths = resolve_inputs(inputs, split)
     source = {"arch": arch, "weights": str(weights) if weights is not None else None}
     if backbone is None:
@@ -229,6 +319,7 @@ def extract_embeddings(
         "fit": fit,
         "pooling": list(pooling),
         "bf16": bool(bf16),
+        **({"n_last_blocks": n_last_blocks} if any(POOLINGS[p].uses_blocks for p in pooling) else {}),
     }
     preprocess = raddino_preprocessing("image", size, fit)  # validates fit before any file is written
     store = ShardStore(out_path, meta)
@@ -236,24 +327,13 @@ def extract_embeddings(
     todo = [n for n, i in enumerate(ids) if i not in done]
     if done:
         logger.info("extract_embeddings: resuming, %d of %d images already done", len(ids) - len(todo), len(ids))
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir)
-        cache.mkdir(parents=True, exist_ok=True)
-    tag = json.dumps({"image_size": size, "fit": fit})
-    dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess, cache, tag)
-    device = torch.device(device)
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
-    )
-    backbone = backbone.to(device).eval()
-    # one autocast context for the whole loop: its cache keeps the bf16 copies of the weights across batches
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    with torch.inference_mode(), autocast:
-        for index, images in tqdm(loader, desc="embeddings", disable=not progress, unit="batch"):
-            feats = backbone.forward_features(images.to(device, non_blocking=True))
-            arrays = {name: POOLINGS[name](feats).float().cpu().numpy() for name in pooling}
-            store.write([ids[todo[int(k)]] for k in index], arrays)
+    dataset = _preprocessed_images([paths[n] for n in todo], preprocess, size, fit, cache_dir)
+
+    def write(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
+        store.write([ids[todo[k]] for k in indices], arrays)
+
+    _embedding_loop(backbone, dataset, pooling, write, n_last_blocks, batch_size, device, bf16, num_workers,
+                    progress)
     results: dict[str, np.ndarray] = store.collect(ids)
     save_embeddings(out_path, ids, results, meta)
     store.remove()

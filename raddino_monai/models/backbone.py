@@ -141,6 +141,26 @@ class RadDinoBackbone(nn.Module):
             outs.append(self._to_grid(state[:, 1 + self.num_register_tokens :], x))
         return outs
 
+    def last_cls_tokens(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Normed CLS tokens of the last ``n`` blocks ([DV2] ``get_intermediate_layers(n, return_class_token=True,
+        norm=True)``, the input of DINOv2's ``eval/linear.py`` ``create_linear_input``).
+
+        Args:
+            x: images ``(B, 3, H, W)``.
+            n: number of blocks, ``1 <= n <= num_layers`` (DINOv2 evaluates 1 and 4).
+
+        Returns:
+            ``(B, n, D)``: ``[:, -1]`` is the last block's CLS (= ``forward(x)``), ``[:, 0]`` the CLS of block
+            ``L - n + 1``; each after the final LayerNorm (``model.layernorm``).
+
+        Raises:
+            ValueError: ``n`` outside ``[1, num_layers]``.
+        """
+        if not 1 <= n <= self.num_layers:
+            raise ValueError(f"n must be in [1, {self.num_layers}] for this backbone; found {n}.")
+        hidden = self.model(pixel_values=x, output_hidden_states=True).hidden_states
+        return torch.stack([self.model.layernorm(h[:, 0]) for h in hidden[-n:]], dim=1)
+
     @contextmanager
     def _eager_attention(self) -> Iterator[None]:
         """Temporarily switch to eager attention (SDPA cannot return attention weights)."""

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 
-from raddino_monai.inference import extract_embeddings, load_embeddings, resolve_inputs
+from raddino_monai.inference import embed_images, extract_embeddings, load_embeddings, resolve_inputs
 from raddino_monai.models import RadDinoBackbone, export_hf_folder
 from raddino_monai.transforms import CXRLoadError
 
@@ -173,3 +173,29 @@ def test_mixed_folder_png_jpeg_dicom_and_preprocessing_cache(tiny_backbone: RadD
     with pytest.raises(AssertionError, match="decoded again"):  # other preprocessing settings: other cache keys
         extract_embeddings(folder, tmp_path / "e3.npz", backbone=tiny_backbone, fit="pad", cache_dir=cache,
                            progress=False)
+
+
+def test_embed_images_is_the_file_path_in_memory(tiny_backbone: RadDinoBackbone, sample_paths: list[str],
+                                                 tmp_path: Path) -> None:
+    pooling = ("cls", "cls_patchmean", "last_n_cls")
+    feats = embed_images(tiny_backbone, sample_paths[:3], pooling=pooling, n_last_blocks=2, batch_size=2,
+                         progress=False)
+    out = load_embeddings(extract_embeddings(sample_paths[:3], tmp_path / "e.npz", backbone=tiny_backbone,
+                                             pooling=pooling, n_last_blocks=2, batch_size=2, progress=False))
+    for name in pooling:
+        assert np.array_equal(feats[name], out[name]), name
+    assert feats["last_n_cls"].shape == (3, 2 * tiny_backbone.embed_dim) and out["meta"]["n_last_blocks"] == 2
+    with pytest.raises(ValueError, match="no image paths"):
+        embed_images(tiny_backbone, [])
+    with pytest.raises(ValueError, match="valid values"):
+        embed_images(tiny_backbone, sample_paths[:1], pooling=["gem"])
+
+
+def test_deprecated_extract_features_runs_the_same_loop(tiny_backbone: RadDinoBackbone,
+                                                        sample_paths: list[str]) -> None:
+    from raddino_monai.evaluation import FrozenEncoder, classification_transforms, extract_features
+
+    with pytest.warns(DeprecationWarning, match="raddino_monai.inference.embed_images"):
+        old = extract_features(FrozenEncoder(tiny_backbone, "mean"), sample_paths[:2], classification_transforms(56))
+    new = embed_images(tiny_backbone, sample_paths[:2], pooling=["mean"], image_size=56, progress=False)["mean"]
+    assert np.array_equal(old.numpy(), new)

@@ -181,3 +181,16 @@ def test_grad_checkpointing_recomputes_blocks() -> None:
     calls.clear()
     backbone(x).sum().backward()
     assert len(calls) == 2
+
+
+def test_last_cls_tokens_are_the_normed_block_outputs() -> None:
+    backbone = create_backbone("tiny_vit_p14").eval()
+    x = torch.rand(2, 3, 28, 28)
+    with torch.no_grad():
+        tokens = backbone.last_cls_tokens(x, 2)
+        hidden = backbone.model(pixel_values=x, output_hidden_states=True).hidden_states
+        torch.testing.assert_close(tokens[:, -1], backbone(x), atol=1e-5, rtol=1e-5)
+    assert tokens.shape == (2, 2, backbone.embed_dim)
+    torch.testing.assert_close(tokens[:, 0], backbone.model.layernorm(hidden[-2][:, 0]))
+    with pytest.raises(ValueError, match="n must be in"):
+        backbone.last_cls_tokens(x, backbone.num_layers + 1)
