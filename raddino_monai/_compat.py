@@ -47,6 +47,21 @@ MOVED: dict[str, str] = {
     # DINO head weight I/O sits with the other weight I/O
     **{f"raddino_monai.models.dino_head.{n}": f"raddino_monai.models.weights.head_file.{n}" for n in (
         "load_dino_head", "dino_head_state_dict_to_released", "dino_head_state_dict_from_released")},
+    # names that explain themselves: evaluate_* = library function on items in memory, *_job = runner on files
+    "raddino_monai.evaluation.run_linear_probe": "raddino_monai.evaluation.linear_probe.evaluate_linear_probe",
+    "raddino_monai.evaluation.linear_probe.run_linear_probe":
+        "raddino_monai.evaluation.linear_probe.evaluate_linear_probe",
+    "raddino_monai.evaluation.run_metadata_probe": "raddino_monai.evaluation.metadata_probe.evaluate_metadata_probe",
+    "raddino_monai.evaluation.metadata_probe.run_metadata_probe":
+        "raddino_monai.evaluation.metadata_probe.evaluate_metadata_probe",
+    **{f"raddino_monai.evaluation.runners.{old}": f"raddino_monai.evaluation.runners.{new}" for old, new in (
+        ("linear_probe_run", "linear_probe_job"), ("metadata_probe_run", "metadata_probe_job"),
+        ("segment_train_run", "segment_train_job"), ("segment_evaluate_run", "segment_evaluate_job"),
+        ("segment_predict_run", "segment_predict_job"))},
+    "raddino_monai.evaluation.probe_model.init_linear": "raddino_monai.evaluation.linear_probe.init_linear",
+    **{f"raddino_monai.data.sample.{n}": f"raddino_monai.data.sample_data.{n}" for n in (
+        "SAMPLE_DICOMS", "sample_data_dir", "sample_datalist_path", "sample_dicom_paths", "load_sample_datalist")},
+    "raddino_monai.losses.centering.TeacherTargetLoss": "raddino_monai.losses.teacher_target.TeacherTargetLoss",
 }
 
 

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import RadDinoBackbone, create_backbone, export_hf_folder
 

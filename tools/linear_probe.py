@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import fire
 
 from raddino_monai.evaluation.linear_probe import LinearProbeConfig
-from raddino_monai.evaluation.runners import linear_probe_run
+from raddino_monai.evaluation.runners import linear_probe_job
 
 
 def main(
@@ -44,7 +44,7 @@ def main(
         epochs=epochs, batch_size=batch_size, base_lr=base_lr, weight_decay=weight_decay, augment=augment,
         seeds=tuple(seeds), label_fractions=tuple(label_fractions), device=device, num_workers=num_workers,
     )
-    result = linear_probe_run(encoder, datalist, output_dir, config)
+    result = linear_probe_job(encoder, datalist, output_dir, config)
     return result["files"]["markdown"].read_text()
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import fire
 
 from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig
-from raddino_monai.evaluation.runners import metadata_probe_run
+from raddino_monai.evaluation.runners import metadata_probe_job
 
 
 def main(
@@ -36,7 +36,7 @@ def main(
 ) -> str:
     """Run the metadata probes and print the results table (see :class:`MetadataProbeConfig`)."""
     config = MetadataProbeConfig(attributes=tuple(attributes), binning=binning, n_splits=n_splits, seed=seed, C=C)
-    result = metadata_probe_run(encoder, datalist, output_dir, config, pooling, image_size, fit, batch_size, device)
+    result = metadata_probe_job(encoder, datalist, output_dir, config, pooling, image_size, fit, batch_size, device)
     return result["files"]["markdown"].read_text()
 
 

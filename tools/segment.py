@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import fire
 
-from raddino_monai.evaluation.runners import segment_evaluate_run, segment_predict_run, segment_train_run
+from raddino_monai.evaluation.runners import segment_evaluate_job, segment_predict_job, segment_train_job
 from raddino_monai.evaluation.segmentation import SegmentationConfig
 
 
@@ -47,7 +47,7 @@ def train(
         batch_size=batch_size, lr=lr, augment=augment, horizontal_flip=horizontal_flip, seed=seed, device=device,
         num_workers=num_workers,
     )
-    return segment_train_run(encoder, datalist, output_dir, config)["files"]["markdown"].read_text()
+    return segment_train_job(encoder, datalist, output_dir, config)["files"]["markdown"].read_text()
 
 
 def evaluate(
@@ -55,7 +55,7 @@ def evaluate(
     split: str = "test",
 ) -> str:
     """Dice of a saved head on a datalist split; prints the table."""
-    return segment_evaluate_run(checkpoint, datalist, output_dir, device, split)["files"]["markdown"].read_text()
+    return segment_evaluate_job(checkpoint, datalist, output_dir, device, split)["files"]["markdown"].read_text()
 
 
 def predict(
@@ -64,7 +64,7 @@ def predict(
 ) -> list[dict[str, str]]:
     """Write predicted masks and overlays (PNG) for image files; returns the written paths."""
     files = [images] if isinstance(images, str) else list(images)
-    return segment_predict_run(checkpoint, files, output_dir, device, nifti)
+    return segment_predict_job(checkpoint, files, output_dir, device, nifti)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from monai.data import MetaTensor  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from raddino_monai.data.sample import load_sample_datalist, sample_dicom_paths  # noqa: E402
+from raddino_monai.data.sample_data import load_sample_datalist, sample_dicom_paths  # noqa: E402
 from raddino_monai.transforms import RADDINO_PREPROCESS, LoadCXR, raddino_preprocessing_array  # noqa: E402
 
 #: meta keys printed for every image (the LoadCXR meta contract of docs/architecture.md)

@@ -42,7 +42,7 @@ def load_example_image(image: str | None) -> tuple[torch.Tensor, str]:
     if image is not None:
         return LoadCXR()(image).as_tensor(), Path(image).name
     try:
-        from raddino_monai.data.sample import load_sample_datalist
+        from raddino_monai.data.sample_data import load_sample_datalist
 
         path = load_sample_datalist("training")[0]["image"]
         return LoadCXR()(path).as_tensor(), Path(path).name

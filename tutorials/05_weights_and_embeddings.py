@@ -32,7 +32,7 @@ from PIL import Image
 from safetensors import safe_open
 from transformers import AutoImageProcessor, AutoModel
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import create_backbone, export_hf_folder
 from raddino_monai.models.weights import convert_to_dinov2

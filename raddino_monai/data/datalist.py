@@ -173,7 +173,7 @@ def load_datalist(
             (the message lists the sections it has).
 
     Example:
-        >>> from raddino_monai.data.sample import sample_datalist_path
+        >>> from raddino_monai.data.sample_data import sample_datalist_path
         >>> items = load_datalist(sample_datalist_path(), split="training")
         >>> Path(items[0]["image"]).is_absolute()
         True

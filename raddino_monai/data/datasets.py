@@ -344,7 +344,7 @@ def build_dataset(
             ``cache_rate`` outside [0, 1], or when every item fails to load.
 
     Example:
-        >>> from raddino_monai.data.sample import load_sample_datalist
+        >>> from raddino_monai.data.sample_data import load_sample_datalist
         >>> from raddino_monai.transforms import LoadCXRd
         >>> ds = build_dataset(load_sample_datalist("validation"), [LoadCXRd(keys="image")], cache="none")
         >>> ds[0]["image"].shape[0], ds.num_bad_files

@@ -1,6 +1,10 @@
 """Frozen-backbone evaluation (RAD-DINO [PAPER] §4): linear probes, metadata probes, segmentation heads, tables.
 
-Import what you need, e.g. ``from raddino_monai.evaluation import LinearProbeConfig, run_linear_probe``.
+Library functions take items and encoders in memory (``evaluate_linear_probe``, ``evaluate_metadata_probe``,
+``train_segmentation`` / ``evaluate_segmentation``); the jobs of :mod:`.runners` (``linear_probe_job`` ...) load them
+from paths and encoder specs and write a results folder, for the ``tools/`` CLIs.
+
+Import what you need, e.g. ``from raddino_monai.evaluation import LinearProbeConfig, evaluate_linear_probe``.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from .heads import SEGMENTATION_HEADS, LinearHead, UPerNetHead, ViTDetHead, crea
 from .labels import encode_targets, infer_classes
 from .linear_probe import (
     LinearProbeConfig,
+    evaluate_linear_probe,
     extract_features,
+    init_linear,
     predict_probabilities,
-    run_linear_probe,
     train_linear_head,
 )
-from .metadata_probe import DEFAULT_BIN_EDGES, MetadataProbeConfig, bin_values, probe_attribute, run_metadata_probe
-from .metrics import TASKS, classification_metrics, dice_per_image, mean_std, summarise_runs
+from .metadata_probe import DEFAULT_BIN_EDGES, MetadataProbeConfig, bin_values, evaluate_metadata_probe, probe_attribute
+from .metrics import classification_metrics, dice_per_image, mean_std, summarise_runs
 from .probe_model import ProbeClassifier
 from .segmentation import (
     SegmentationConfig,
@@ -30,17 +35,19 @@ from .segmentation import (
 )
 from .segmentation_model import FrozenSegmentationModel
 from .tables import markdown_table, write_results
+from .tasks import PROBE_TASKS, TASKS
 
-__getattr__ = moved_names(__name__)  # LoadMask, LoadMaskd, SaveMaskd moved to raddino_monai.transforms.masks
+__getattr__ = moved_names(__name__)  # LoadMask(d), SaveMaskd -> transforms.masks; run_*_probe -> evaluate_*_probe
 
 __all__ = [
     "AugmentationConfig", "classification_transforms", "segmentation_transforms",
     "POOLINGS", "FrozenEncoder", "freeze_backbone", "pooled_dim",
     "SEGMENTATION_HEADS", "LinearHead", "UPerNetHead", "ViTDetHead", "create_head",
     "encode_targets", "infer_classes",
-    "LinearProbeConfig", "extract_features", "predict_probabilities", "run_linear_probe", "train_linear_head",
-    "DEFAULT_BIN_EDGES", "MetadataProbeConfig", "bin_values", "probe_attribute", "run_metadata_probe",
-    "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
+    "LinearProbeConfig", "evaluate_linear_probe", "init_linear", "predict_probabilities", "train_linear_head",
+    "extract_features",
+    "DEFAULT_BIN_EDGES", "MetadataProbeConfig", "bin_values", "evaluate_metadata_probe", "probe_attribute",
+    "PROBE_TASKS", "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
     "train_segmentation",

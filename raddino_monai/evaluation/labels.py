@@ -1,4 +1,4 @@
-"""Turn datalist ``label`` values into probe targets for the three tasks of :data:`metrics.TASKS`.
+"""Turn datalist ``label`` values into probe targets for the three tasks of :data:`.tasks.TASKS`.
 
 Accepted label values (docs/architecture.md, datalist format):
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import TASKS
+from .tasks import TASKS
 
 __all__ = ["infer_classes", "encode_targets", "num_outputs", "output_names"]
 

@@ -26,6 +26,7 @@ from monai.data import DataLoader, Dataset
 from torch import nn
 from torch.utils.data import Dataset as TorchDataset
 
+from raddino_monai._compat import moved_names
 from raddino_monai.data.splits import label_fraction
 from raddino_monai.inference.embeddings import _embedding_loop, embed_images
 
@@ -34,9 +35,12 @@ from .features import FrozenEncoder
 from .head_training import train_head
 from .labels import encode_targets, infer_classes, num_outputs, output_names
 from .metrics import TASKS, classification_metrics, summarise_runs
-from .probe_model import TASK_ACTIVATIONS, TASK_LOSSES, init_linear
+from .tasks import PROBE_TASKS
 
-__all__ = ["LinearProbeConfig", "extract_features", "train_linear_head", "predict_probabilities", "run_linear_probe"]
+__all__ = ["LinearProbeConfig", "init_linear", "train_linear_head", "predict_probabilities", "evaluate_linear_probe",
+           "extract_features"]
+
+__getattr__ = moved_names(__name__)  # run_linear_probe -> evaluate_linear_probe
 
 
 @dataclass
@@ -146,6 +150,23 @@ def extract_features(
     return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0, encoder.out_dim)
 
 
+def init_linear(layer: nn.Linear, seed: int) -> nn.Linear:
+    """DINOv2 linear-classifier init ([DV2] ``eval/linear.py`` ``LinearClassifier``): weight N(0, 0.01), bias 0.
+
+    Args:
+        layer: the layer to initialise in place.
+        seed: seed of the weight draw (independent of the global RNG).
+
+    Returns:
+        the layer.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * 0.01)
+        layer.bias.zero_()
+    return layer
+
+
 def train_linear_head(
     head: nn.Linear,
     epoch_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
@@ -166,7 +187,7 @@ def train_linear_head(
         mean training loss per epoch.
     """
     optimizer = functools.partial(torch.optim.AdamW, lr=config.base_lr, weight_decay=config.weight_decay)
-    return train_head(head, epoch_batches, TASK_LOSSES[config.task], optimizer, config.epochs, steps_per_epoch,
+    return train_head(head, epoch_batches, PROBE_TASKS[config.task].loss, optimizer, config.epochs, steps_per_epoch,
                       config.warmup_epochs * steps_per_epoch, config.device, "linear probe", log)
 
 
@@ -174,7 +195,7 @@ def train_linear_head(
 def predict_probabilities(head: nn.Linear, features: torch.Tensor, task: str, device: str = "cpu") -> np.ndarray:
     """Probabilities of the linear head on features ``(N, F)``: ``(N,)`` binary, ``(N, C)`` otherwise."""
     head.to(device).eval()
-    return TASK_ACTIVATIONS[task](head(features.to(device))).cpu().numpy()
+    return PROBE_TASKS[task].activation(head(features.to(device))).cpu().numpy()
 
 
 def _cached_batches(feats: torch.Tensor, targets: torch.Tensor, batch: int, seed: int) -> Callable:
@@ -205,7 +226,7 @@ def _image_batches(
     return batches
 
 
-def run_linear_probe(
+def evaluate_linear_probe(
     encoder: FrozenEncoder,
     train_items: Sequence[Mapping[str, Any]],
     test_items: Sequence[Mapping[str, Any]],
@@ -230,7 +251,7 @@ def run_linear_probe(
     """
     if not train_items or not test_items:
         raise ValueError(
-            f"run_linear_probe needs training and test items; got {len(train_items)} and {len(test_items)}."
+            f"evaluate_linear_probe needs training and test items; got {len(train_items)} and {len(test_items)}."
         )
     classes = list(config.classes or infer_classes(list(train_items) + list(test_items), config.label_key, config.task))
     names = output_names(config.task, classes)

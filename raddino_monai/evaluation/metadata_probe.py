@@ -30,11 +30,15 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from raddino_monai._compat import moved_names
+
 from .metrics import classification_metrics, mean_std
 
 __all__ = ["DEFAULT_BIN_EDGES", "SEX_CODES", "BINNINGS", "C_GRID", "CATEGORICAL_ATTRIBUTES", "MetadataProbeConfig",
            "bin_values", "encode_sex", "encode_view", "VIEW_CODES", "metadata_targets", "probe_attribute",
-           "run_metadata_probe"]
+           "evaluate_metadata_probe"]
+
+__getattr__ = moved_names(__name__)  # run_metadata_probe -> evaluate_metadata_probe
 
 #: fixed, quantile-free default bin edges (ours; the paper's edges are unknown, see the module docstring).
 DEFAULT_BIN_EDGES: dict[str, tuple[float, ...]] = {
@@ -253,7 +257,7 @@ def probe_attribute(
     return result
 
 
-def run_metadata_probe(
+def evaluate_metadata_probe(
     embeddings: np.ndarray, items: Sequence[Mapping[str, Any]], config: MetadataProbeConfig | None = None
 ) -> list[dict[str, Any]]:
     """:func:`probe_attribute` for every attribute of ``config``.

@@ -22,9 +22,9 @@ import torch
 from monai.metrics import DiceMetric
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-__all__ = ["TASKS", "one_vs_rest", "classification_metrics", "mean_std", "summarise_runs", "dice_per_image"]
+from .tasks import TASKS
 
-TASKS: tuple[str, ...] = ("binary", "multiclass", "multilabel")
+__all__ = ["TASKS", "one_vs_rest", "classification_metrics", "mean_std", "summarise_runs", "dice_per_image"]
 
 
 def _check_task(task: str) -> None:

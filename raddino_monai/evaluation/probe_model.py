@@ -1,56 +1,35 @@
-"""Linear classifier on a frozen encoder: task-specific losses / activations and the bundle ``network_def``."""
+"""The classification bundle's network: a frozen encoder, pooled features and one linear layer (:class:`ProbeClassifier`).
+
+The probe tasks' losses and activations are in :mod:`.tasks`, the linear layer's init in :mod:`.linear_probe`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from raddino_monai._compat import moved_names
+
 from .features import FrozenEncoder
+from .tasks import PROBE_TASKS
 
-__all__ = ["TASK_LOSSES", "TASK_ACTIVATIONS", "init_linear", "ProbeClassifier"]
+__all__ = ["ProbeClassifier"]
 
-
-def _bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits.reshape(target.shape), target.float())
-
-
-def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, target.long())
+_moved = moved_names(__name__)
 
 
-#: task -> loss(logits (B, K), target) with target (B,) for binary / multiclass and (B, C) for multilabel.
-TASK_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "binary": _bce,
-    "multiclass": _ce,
-    "multilabel": _bce,
-}
+def __getattr__(name: str) -> object:
+    """Deprecated names: ``init_linear`` moved to :mod:`.linear_probe`; ``TASK_LOSSES`` / ``TASK_ACTIVATIONS`` are
+    views of :data:`.tasks.PROBE_TASKS`."""
+    if name in ("TASK_LOSSES", "TASK_ACTIVATIONS"):
+        warnings.warn(f"{__name__}.{name} is deprecated; use raddino_monai.evaluation.tasks.PROBE_TASKS[task]."
+                      f"{'loss' if name == 'TASK_LOSSES' else 'activation'}.", DeprecationWarning, stacklevel=2)
+        field = "loss" if name == "TASK_LOSSES" else "activation"
+        return {task: getattr(spec, field) for task, spec in PROBE_TASKS.items()}
+    return _moved(name)
 
-#: task -> logits (B, K) -> probabilities: (B,) positive-class probability, (B, C) softmax, (B, C) sigmoid.
-TASK_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "binary": lambda z: torch.sigmoid(z[:, 0]),
-    "multiclass": lambda z: torch.softmax(z, dim=1),
-    "multilabel": torch.sigmoid,
-}
-
-
-def init_linear(layer: nn.Linear, seed: int) -> nn.Linear:
-    """DINOv2 linear-classifier init ([DV2] ``eval/linear.py`` ``LinearClassifier``): weight N(0, 0.01), bias 0.
-
-    Args:
-        layer: the layer to initialise in place.
-        seed: seed of the weight draw (independent of the global RNG).
-
-    Returns:
-        the layer.
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * 0.01)
-        layer.bias.zero_()
-    return layer
 
 
 class ProbeClassifier(nn.Module):
@@ -63,7 +42,7 @@ class ProbeClassifier(nn.Module):
         backbone: a backbone module, or a backbone name for :func:`raddino_monai.models.create_backbone`
             (random init; load the weights from the bundle's ``model.pt``).
         num_outputs: K (1 for binary, C otherwise).
-        pooling: see :data:`raddino_monai.evaluation.features.POOLINGS`.
+        pooling: see :data:`raddino_monai.inference.pooling.VECTOR_POOLINGS`.
         n_last_blocks: blocks for ``"last_n_cls"``.
 
     Example::

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from raddino_monai._compat import moved_names
 from raddino_monai.data.datalist import load_datalist
-from raddino_monai.data.sample import sample_datalist_path
+from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.data.splits import patient_split
 from raddino_monai.inference.embeddings import embed_images
 
 from .features import FrozenEncoder
-from .linear_probe import LinearProbeConfig, run_linear_probe
-from .metadata_probe import MetadataProbeConfig, run_metadata_probe
+from .linear_probe import LinearProbeConfig, evaluate_linear_probe
+from .metadata_probe import MetadataProbeConfig, evaluate_metadata_probe
 from .segmentation import (
     SegmentationConfig,
     build_segmentation_model,
@@ -34,9 +35,11 @@ from .segmentation import (
 from .segmentation_model import FrozenSegmentationModel
 from .tables import summary_records, write_csv, write_results
 
-__all__ = ["parse_encoder", "load_encoder_backbone", "load_splits", "linear_probe_run", "metadata_probe_run",
-           "segment_train_run", "segment_evaluate_run", "segment_predict_run", "save_segmentation_checkpoint",
+__all__ = ["parse_encoder", "load_encoder_backbone", "load_splits", "linear_probe_job", "metadata_probe_job",
+           "segment_train_job", "segment_evaluate_job", "segment_predict_job", "save_segmentation_checkpoint",
            "load_segmentation_checkpoint"]
+
+__getattr__ = moved_names(__name__)  # the *_run names of the runners are now *_job
 
 
 def parse_encoder(spec: str) -> tuple[str, str, str | None]:
@@ -94,20 +97,20 @@ def _writer(output_dir: Path) -> SummaryWriter:
     return SummaryWriter(str(output_dir / "tb"))
 
 
-def linear_probe_run(
+def linear_probe_job(
     encoder: str, datalist: str | Path | None, output_dir: str | Path, config: LinearProbeConfig
 ) -> dict[str, Any]:
     """Linear probes of one encoder; writes ``runs.csv``, ``results.{csv,md}``, ``config.json``, ``tb/``.
 
     Returns:
-        the :func:`run_linear_probe` result plus ``"records"`` and ``"files"``.
+        the :func:`evaluate_linear_probe` result plus ``"records"`` and ``"files"``.
     """
     out = Path(output_dir)
     label = parse_encoder(encoder)[0]
     train, test = load_splits(datalist)
     enc = FrozenEncoder(load_encoder_backbone(encoder), config.pooling, config.n_last_blocks)
     writer = _writer(out)
-    result = run_linear_probe(enc, train, test, config, log=writer.add_scalar)
+    result = evaluate_linear_probe(enc, train, test, config, log=writer.add_scalar)
     writer.close()
     write_csv(result["runs"], out / "runs.csv")
     records = summary_records(label, "linear_probe", result["summary"], len(config.seeds),
@@ -118,7 +121,7 @@ def linear_probe_run(
     return result
 
 
-def metadata_probe_run(
+def metadata_probe_job(
     encoder: str,
     datalist: str | Path | None,
     output_dir: str | Path,
@@ -138,7 +141,7 @@ def metadata_probe_run(
     feats = embed_images(load_encoder_backbone(encoder), paths, pooling=[pooling], image_size=image_size, fit=fit,
                          batch_size=batch_size, device=device, desc="features")[pooling]
     np.save(out / "embeddings.npy", feats)
-    results = run_metadata_probe(feats, items, config)
+    results = evaluate_metadata_probe(feats, items, config)
     summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"]), "auroc": (r["auroc_mean"], r["auroc_std"])}
                for r in results}
     records = summary_records(label, "metadata_probe", summary, config.n_splits)
@@ -187,7 +190,7 @@ def load_segmentation_checkpoint(
     return model, config, encoder
 
 
-def segment_train_run(
+def segment_train_job(
     encoder: str, datalist: str | Path | None, output_dir: str | Path, config: SegmentationConfig
 ) -> dict[str, Any]:
     """Train a head, save ``model.pt`` (+ ``model.json``), evaluate on the test split and write the results."""
@@ -215,7 +218,7 @@ def _write_segmentation_eval(
     return result
 
 
-def segment_evaluate_run(
+def segment_evaluate_job(
     checkpoint: str | Path, datalist: str | Path | None, output_dir: str | Path, device: str = "cpu",
     split: str = "test",
 ) -> dict[str, Any]:
@@ -228,7 +231,7 @@ def segment_evaluate_run(
     return _write_segmentation_eval(model, config, encoder, parts[split], Path(output_dir))
 
 
-def segment_predict_run(
+def segment_predict_job(
     checkpoint: str | Path, images: Sequence[str], output_dir: str | Path, device: str = "cpu", nifti: bool = False
 ) -> list[dict[str, str]]:
     """Predict masks for image files with a saved head; writes mask and overlay PNGs (+ NIfTI), ``predictions.csv``."""

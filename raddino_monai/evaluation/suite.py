@@ -8,7 +8,7 @@ from typing import Any
 
 from .linear_probe import LinearProbeConfig
 from .metadata_probe import MetadataProbeConfig
-from .runners import linear_probe_run, metadata_probe_run, parse_encoder, segment_train_run
+from .runners import linear_probe_job, metadata_probe_job, parse_encoder, segment_train_job
 from .segmentation import SegmentationConfig
 from .tables import write_results
 
@@ -16,19 +16,19 @@ __all__ = ["SUITE_TASKS", "run_suite"]
 
 
 def _linear(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return linear_probe_run(encoder, datalist, out, LinearProbeConfig(**opts))["records"]
+    return linear_probe_job(encoder, datalist, out, LinearProbeConfig(**opts))["records"]
 
 
 def _metadata(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
     opts = dict(opts)
     extraction = {k: opts.pop(k) for k in ("pooling", "image_size", "fit", "batch_size", "device") if k in opts}
-    return metadata_probe_run(encoder, datalist, out, MetadataProbeConfig(**opts), **extraction)["records"]
+    return metadata_probe_job(encoder, datalist, out, MetadataProbeConfig(**opts), **extraction)["records"]
 
 
 def _segmentation(
     encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    return segment_train_run(encoder, datalist, out, SegmentationConfig(**opts))["records"]
+    return segment_train_job(encoder, datalist, out, SegmentationConfig(**opts))["records"]
 
 
 #: task name -> ``fn(encoder spec, datalist, output folder, options) -> records``.

@@ -7,6 +7,7 @@ centre) in buffers; every collective is guarded, so they work with and without :
 * :class:`IBOTPatchLoss` (:mod:`.ibot_patch`): masked-patch cross-entropy.
 * :class:`KoLeoLoss` (:mod:`.koleo`): nearest-neighbour spreading regulariser.
 * :mod:`.centering`: softmax centering and Sinkhorn-Knopp teacher targets (``CENTERING_REGISTRY``).
+* :class:`TeacherTargetLoss` (:mod:`.teacher_target`): the shared base of the DINO and iBOT losses.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from raddino_monai.losses.centering import (
     SinkhornKnoppCentering,
     SoftmaxCentering,
     TeacherCentering,
-    TeacherTargetLoss,
     build_centering,
     sinkhorn_knopp,
 )
 from raddino_monai.losses.dino_clstoken import DINOClsTokenLoss
 from raddino_monai.losses.ibot_patch import IBOTPatchLoss
 from raddino_monai.losses.koleo import KoLeoLoss
+from raddino_monai.losses.teacher_target import TeacherTargetLoss
 
 __all__ = [
     "CENTERING_REGISTRY",

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from raddino_monai.losses.centering import TeacherTargetLoss
+from raddino_monai.losses.teacher_target import TeacherTargetLoss
 
 __all__ = ["DINOClsTokenLoss", "as_view_list"]
 
@@ -56,7 +56,7 @@ def as_view_list(x: Tensor | Sequence[Tensor], name: str) -> list[Tensor]:
 class DINOClsTokenLoss(TeacherTargetLoss):
     """DINO CLS-token loss with softmax centering or Sinkhorn-Knopp teacher targets.
 
-    :meth:`teacher_probs` (from :class:`~raddino_monai.losses.centering.TeacherTargetLoss`) takes the ``(G * B, K)``
+    :meth:`teacher_probs` (from :class:`~raddino_monai.losses.teacher_target.TeacherTargetLoss`) takes the ``(G * B, K)``
     view-major teacher head outputs of the global crops (or ``(G, B, K)``).
 
     Args:

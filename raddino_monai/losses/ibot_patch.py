@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from raddino_monai.losses.centering import TeacherTargetLoss
+from raddino_monai.losses.teacher_target import TeacherTargetLoss
 
 __all__ = ["IBOTPatchLoss"]
 

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from monai.bundle import ConfigWorkflow, verify_metadata, verify_net_in_out
 
-from raddino_monai.data.sample import sample_datalist_path
+from raddino_monai.data.sample_data import sample_datalist_path
 
 REPO = Path(__file__).parents[2]
 BUNDLE = REPO / "bundles" / "raddino"

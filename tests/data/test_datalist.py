@@ -205,7 +205,7 @@ def test_validate_header_check_without_loader(
 
 
 def test_sample_datalist_is_valid_and_readable() -> None:
-    from raddino_monai.data.sample import sample_datalist_path
+    from raddino_monai.data.sample_data import sample_datalist_path
 
     items = load_datalist(sample_datalist_path())
     validate_datalist(items[:5], path_keys=("image", "mask"), check_readable=True, source="sample")

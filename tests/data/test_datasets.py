@@ -160,7 +160,7 @@ def test_missing_file_is_a_bad_file(image_items: Items, tmp_path: Path) -> None:
 
 
 def test_sample_data_with_package_loader_and_preprocessing(tmp_path: Path) -> None:
-    from raddino_monai.data.sample import load_sample_datalist
+    from raddino_monai.data.sample_data import load_sample_datalist
     from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
 
     items = load_sample_datalist("validation")[:3]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from raddino_monai.data.sample import load_sample_datalist
+from raddino_monai.data.sample_data import load_sample_datalist
 from raddino_monai.models import create_backbone
 
 

@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from raddino_monai.evaluation.features import FrozenEncoder
-from raddino_monai.evaluation.linear_probe import LinearProbeConfig, run_linear_probe, train_linear_head
-from raddino_monai.evaluation.probe_model import ProbeClassifier, init_linear
+from raddino_monai.evaluation.linear_probe import (
+    LinearProbeConfig,
+    evaluate_linear_probe,
+    init_linear,
+    train_linear_head,
+)
+from raddino_monai.evaluation.probe_model import ProbeClassifier
 
 
 def _config(**kw: object) -> LinearProbeConfig:
@@ -28,18 +33,18 @@ def test_paper_defaults() -> None:
 
 def test_cached_fast_path_end_to_end(tiny_backbone: torch.nn.Module, sample_items: dict) -> None:
     enc = FrozenEncoder(tiny_backbone, "cls_patchmean")
-    res = run_linear_probe(enc, sample_items["training"], sample_items["test"], _config())
+    res = evaluate_linear_probe(enc, sample_items["training"], sample_items["test"], _config())
     assert res["classes"] == sorted({it["label"] for it in sample_items["training"] + sample_items["test"]})
     assert len(res["runs"]) == 4 and {r["fraction"] for r in res["runs"]} == {0.5, 1.0}
     assert all(r["n_train"] <= len(sample_items["training"]) for r in res["runs"])
     mean, std = res["summary"][1.0]["accuracy"]
     assert 0.0 <= mean <= 1.0 and std >= 0.0
-    again = run_linear_probe(enc, sample_items["training"], sample_items["test"], _config())
+    again = evaluate_linear_probe(enc, sample_items["training"], sample_items["test"], _config())
     assert again["runs"][0]["auroc"] == res["runs"][0]["auroc"] or math.isnan(res["runs"][0]["auroc"])
 
 
 def test_augmented_path_runs(tiny_backbone: torch.nn.Module, sample_items: dict) -> None:
-    res = run_linear_probe(FrozenEncoder(tiny_backbone), sample_items["training"][:8], sample_items["test"],
+    res = evaluate_linear_probe(FrozenEncoder(tiny_backbone), sample_items["training"][:8], sample_items["test"],
                            _config(augment=True, epochs=1, seeds=(0,), label_fractions=(1.0,)))
     assert len(res["runs"]) == 1 and np.isfinite(res["runs"][0]["final_loss"])
 
@@ -59,3 +64,18 @@ def test_probe_classifier_no_backbone_grad(tiny_backbone: torch.nn.Module) -> No
     net = ProbeClassifier(tiny_backbone, 3, pooling="last_n_cls", n_last_blocks=2)
     net(torch.rand(2, 3, 28, 28)).sum().backward()
     assert all(p.grad is None for p in tiny_backbone.parameters()) and net.head.weight.grad is not None
+
+
+def test_old_names_warn_and_serve_the_new_functions() -> None:
+    import raddino_monai.evaluation as evaluation
+    import raddino_monai.evaluation.probe_model as probe_model
+    import raddino_monai.evaluation.runners as runners
+
+    with pytest.warns(DeprecationWarning, match="evaluate_linear_probe"):
+        assert evaluation.run_linear_probe is evaluate_linear_probe
+    with pytest.warns(DeprecationWarning, match="linear_probe_job"):
+        assert runners.linear_probe_run is runners.linear_probe_job
+    with pytest.warns(DeprecationWarning, match="PROBE_TASKS"):
+        assert set(probe_model.TASK_LOSSES) == {"binary", "multiclass", "multilabel"}
+    with pytest.warns(DeprecationWarning, match="linear_probe.init_linear"):
+        assert probe_model.init_linear is init_linear

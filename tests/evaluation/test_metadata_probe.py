@@ -11,7 +11,7 @@ from raddino_monai.evaluation.metadata_probe import (
     bin_values,
     metadata_targets,
     probe_attribute,
-    run_metadata_probe,
+    evaluate_metadata_probe,
 )
 
 
@@ -43,7 +43,7 @@ def test_sex_probe_on_separable_embeddings() -> None:
 def test_all_attributes_and_skips() -> None:
     items = _items()
     x = np.random.default_rng(1).normal(size=(80, 4))
-    res = run_metadata_probe(x, items, MetadataProbeConfig(binning="quantile"))
+    res = evaluate_metadata_probe(x, items, MetadataProbeConfig(binning="quantile"))
     by = {r["attribute"]: r for r in res}
     assert set(by) == {"sex", "age", "weight", "bmi"}
     assert 0 <= by["age"]["mean"] <= 1 and len(by["age"]["class_counts"]) == 5

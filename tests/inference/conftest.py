@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.models import RadDinoBackbone, create_backbone
 
 

@@ -145,7 +145,7 @@ def test_inputs_folder_datalist_and_errors(sample_paths: list[str], tmp_path: Pa
 
 def test_mixed_folder_png_jpeg_dicom_and_preprocessing_cache(tiny_backbone: RadDinoBackbone, sample_paths: list[str],
                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from raddino_monai.data.sample import sample_data_dir
+    from raddino_monai.data.sample_data import sample_data_dir
     from raddino_monai.inference import embeddings as embeddings_module
 
     folder = tmp_path / "mixed"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference import load_embeddings
 from raddino_monai.models import create_backbone, export_hf_folder
 

@@ -1,4 +1,4 @@
-"""Tests of the embedded sample data and of raddino_monai.data.sample."""
+"""Tests of the embedded sample data and of raddino_monai.data.sample_data."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 
 from raddino_monai.data import sample
 from raddino_monai.data.datalist import DatalistError
-from raddino_monai.data.sample import (
+from raddino_monai.data.sample_data import (
     load_sample_datalist,
     sample_data_dir,
     sample_datalist_path,
