@@ -15,23 +15,23 @@ from collections.abc import Sequence
 
 import fire
 
-from raddino_monai.evaluation.suite import run_suite
+from raddino_monai.evaluation.suite import SUITE_TASKS, run_suite
 
 
 def main(
     encoders: Sequence[str],
-    tasks: Sequence[str] = ("linear_probe", "metadata_probe", "segmentation"),
+    tasks: Sequence[str] | None = None,
     datalist: str | None = None,
     output_dir: str = "results/evaluation",
     linear_probe: dict | None = None,
     metadata_probe: dict | None = None,
     segmentation: dict | None = None,
 ) -> str:
-    """Run every task for every encoder and print the combined table."""
+    """Run every task (default: all of :data:`SUITE_TASKS`) for every encoder and print the combined table."""
     options = {"linear_probe": linear_probe or {}, "metadata_probe": metadata_probe or {},
                "segmentation": segmentation or {}}
     encoders = [encoders] if isinstance(encoders, str) else list(encoders)
-    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    tasks = list(SUITE_TASKS) if tasks is None else [tasks] if isinstance(tasks, str) else list(tasks)
     return run_suite(encoders, tasks, datalist, output_dir, options)["files"]["markdown"].read_text()
 
 

@@ -4,49 +4,29 @@
         --task multilabel --output_dir results/linear_probe
 
 ``--encoder`` is ``arch`` or ``arch:weights`` (a local HF folder or .safetensors). Without ``--datalist`` the embedded
-sample data is used. ``--augment False`` switches to the cached-embedding fast path. Outputs in ``--output_dir``:
-``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, TensorBoard logs in ``tb/``.
+sample data is used. Every other flag is a field of ``raddino_monai.evaluation.LinearProbeConfig``, which holds the
+defaults and their sources (e.g. ``--task multiclass``, ``--epochs 10``, ``--seeds "[0,1]"``, ``--image_size 224``;
+the image size defaults to the backbone's). ``--augment False`` switches to the cached-embedding fast path. Outputs
+in ``--output_dir``: ``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, TensorBoard logs in ``tb/``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import fire
 
 from raddino_monai.evaluation.linear_probe import LinearProbeConfig
-from raddino_monai.evaluation.runners import linear_probe_job
+from raddino_monai.evaluation.runners import JOBS, options_signature
 
 
-def main(
-    encoder: str,
-    datalist: str | None = None,
-    output_dir: str = "results/linear_probe",
-    task: str = "multiclass",
-    label_key: str = "label",
-    pooling: str = "cls",
-    n_last_blocks: int = 4,
-    image_size: int = 518,
-    fit: str = "crop",
-    epochs: int = 100,
-    batch_size: int = 96,
-    base_lr: float = 5e-5,
-    weight_decay: float = 0.01,
-    augment: bool = True,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    label_fractions: Sequence[float] = (0.01, 0.1, 1.0),
-    device: str = "cpu",
-    num_workers: int = 0,
-) -> str:
-    """Run linear probes and print the results table (see :class:`LinearProbeConfig` for every option)."""
-    config = LinearProbeConfig(
-        task=task, label_key=label_key, pooling=pooling, n_last_blocks=n_last_blocks, image_size=image_size, fit=fit,
-        epochs=epochs, batch_size=batch_size, base_lr=base_lr, weight_decay=weight_decay, augment=augment,
-        seeds=tuple(seeds), label_fractions=tuple(label_fractions), device=device, num_workers=num_workers,
-    )
-    result = linear_probe_job(encoder, datalist, output_dir, config)
-    return result["files"]["markdown"].read_text()
+def main(encoder: str, datalist: str | None = None, output_dir: str = "results/linear_probe", **options: Any) -> str:
+    """Run linear probes and print the results table; ``options`` are :class:`LinearProbeConfig` fields."""
+    return JOBS["linear_probe"](encoder, datalist, output_dir, options)["files"]["markdown"].read_text()
 
+
+
+main.__signature__ = options_signature(main, LinearProbeConfig)  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     fire.Fire(main)

@@ -8,46 +8,28 @@
         --output_dir results/pred
 
 ``train`` writes ``model.pt`` (+ ``model.json``), per-image Dice, ``results.{csv,md}``, ``config.json`` and TensorBoard
-logs; ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``).
+logs; its flags are the fields of ``raddino_monai.evaluation.SegmentationConfig`` (which holds the defaults and their
+sources). ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import fire
 
-from raddino_monai.evaluation.runners import segment_evaluate_job, segment_predict_job, segment_train_job
+from raddino_monai.evaluation.runners import JOBS, options_signature, segment_evaluate_job, segment_predict_job
 from raddino_monai.evaluation.segmentation import SegmentationConfig
 
 
-def train(
-    encoder: str,
-    datalist: str | None = None,
-    output_dir: str = "results/segmentation",
-    head: str = "upernet",
-    head_kwargs: dict | None = None,
-    mask_mode: str = "multiclass",
-    class_names: Sequence[str] | None = None,
-    image_size: int = 518,
-    fit: str = "resize",
-    epochs: int = 100,
-    batch_size: int = 80,
-    lr: float = 5e-4,
-    augment: bool = True,
-    horizontal_flip: bool = True,
-    seed: int = 0,
-    device: str = "cpu",
-    num_workers: int = 0,
-) -> str:
-    """Train a head on the training split, evaluate it on the test split, print the Dice table."""
-    config = SegmentationConfig(
-        head=head, head_kwargs=dict(head_kwargs or {}), mask_mode=mask_mode,
-        class_names=list(class_names) if class_names else None, image_size=image_size, fit=fit, epochs=epochs,
-        batch_size=batch_size, lr=lr, augment=augment, horizontal_flip=horizontal_flip, seed=seed, device=device,
-        num_workers=num_workers,
-    )
-    return segment_train_job(encoder, datalist, output_dir, config)["files"]["markdown"].read_text()
+def train(encoder: str, datalist: str | None = None, output_dir: str = "results/segmentation", **options: Any) -> str:
+    """Train a head on the training split, evaluate it on the test split, print the Dice table; ``options`` are
+    :class:`SegmentationConfig` fields (``--head``, ``--epochs``, ``--image_size`` (default: the backbone's) ...)."""
+    return JOBS["segmentation"](encoder, datalist, output_dir, options)["files"]["markdown"].read_text()
+
+
+train.__signature__ = options_signature(train, SegmentationConfig)  # type: ignore[attr-defined]
 
 
 def evaluate(

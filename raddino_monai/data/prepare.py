@@ -20,7 +20,10 @@ import numpy as np
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import LoadCXR, cxr_reader_for
 
-__all__ = ["prepare_image", "prepare_images", "list_source_images", "is_valid_prepared"]
+__all__ = ["CARD_SHORT_SIDE", "prepare_image", "prepare_images", "list_source_images", "is_valid_prepared"]
+
+#: shorter side of the prepared PNGs: "resized ... so the shorter side is 518" [CARD]
+CARD_SHORT_SIDE = 518
 
 
 def _resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
@@ -53,7 +56,7 @@ def is_valid_prepared(path: str | PathLike[str], size: int) -> bool:
         return False
 
 
-def prepare_image(src: str | PathLike[str], dst: str | PathLike[str], size: int = 518) -> Path:
+def prepare_image(src: str | PathLike[str], dst: str | PathLike[str], size: int = CARD_SHORT_SIDE) -> Path:
     """Prepare one image the RAD-DINO way and write it as an 8-bit PNG (atomically: temp file, then rename).
 
     Args:
@@ -106,7 +109,8 @@ def _job(args: tuple[str, str, int]) -> tuple[str, str | None]:
 
 
 def prepare_images(
-    src: str | PathLike[str], dst: str | PathLike[str], size: int = 518, workers: int = 2, overwrite: bool = False
+    src: str | PathLike[str], dst: str | PathLike[str], size: int = CARD_SHORT_SIDE, workers: int = 2,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Prepare every image under ``src`` into ``dst`` (same relative paths, ``.png`` suffix), in parallel.
 

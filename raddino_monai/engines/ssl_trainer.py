@@ -34,14 +34,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.meta_arch import StudentTeacher
 from raddino_monai.ssl.param_groups import apply_schedule_values
 from raddino_monai.ssl.schedules import SSLSchedules
 
 __all__ = ["SSLTrainer", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
 
-#: autocast dtype per ``precision`` (None = no autocast)
-AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: autocast dtype per ``precision`` (None = no autocast): the table ``SSLConfig.precision`` is validated against
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = PRECISIONS
 #: tensors an SSL batch must / may carry (docs/architecture.md collate contract)
 SSL_BATCH_KEYS: tuple[str, ...] = ("global_crops", "local_crops", "masks", "masks_weight")
 
@@ -97,14 +98,17 @@ class SSLTrainer(SupervisedTrainer):
             ``is_last_layer``).
         schedules: per-iteration values, e.g. ``SSLConfig.build_schedules(global_batch, total_iters)``.
         epoch_length: iterations per epoch (default ``len(train_data_loader)``).
-        precision: ``"bf16"`` (autocast, CPU or CUDA), ``"fp16"`` (autocast + GradScaler, CUDA only) or ``"fp32"``.
-        clip_grad: max gradient norm per student submodule ([DV2] 3.0); 0 disables.
+        precision: ``"bf16"`` (autocast, CPU or CUDA), ``"fp16"`` (autocast + GradScaler, CUDA only) or ``"fp32"``;
+            ``None``: the model's recipe, ``network.config.precision``.
+        clip_grad: max gradient norm per student submodule, 0 disables; ``None``: the model's recipe,
+            ``network.config.optim.clip_grad``.
         non_blocking: asynchronous device copies.
         prepare_batch: batch preparation (default :func:`prepare_ssl_batch`).
         inferer: runs ``network(global_crops, local_crops, masks, masks_weight, teacher_temp=...)``; default
             ``SimpleInferer``.
         train_handlers: MONAI/ignite handlers with ``attach(engine)``.
-        kwargs: other ``SupervisedTrainer`` arguments (``amp``, ``decollate`` and ``loss_function`` are fixed).
+        kwargs: other ``SupervisedTrainer`` arguments (``amp``, ``decollate`` and ``loss_function`` are fixed: the
+            losses are computed inside the network, :meth:`StudentTeacher.forward`).
 
     Raises:
         ValueError: unknown ``precision`` (valid values listed), or fp16 without CUDA.
@@ -119,27 +123,29 @@ class SSLTrainer(SupervisedTrainer):
         optimizer: torch.optim.Optimizer,
         schedules: SSLSchedules,
         epoch_length: int | None = None,
-        precision: str = "bf16",
-        clip_grad: float = 3.0,
+        precision: str | None = None,
+        clip_grad: float | None = None,
         non_blocking: bool = False,
         prepare_batch: Any = prepare_ssl_batch,
         inferer: Inferer | None = None,
         train_handlers: Sequence | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_model(network)
+        precision = model.config.precision if precision is None else precision
+        clip_grad = model.config.optim.clip_grad if clip_grad is None else clip_grad
         if precision not in AUTOCAST_DTYPES:
             raise ValueError(f"precision={precision!r} is not valid; valid values are {sorted(AUTOCAST_DTYPES)}.")
         device = torch.device(device)
         if precision == "fp16" and device.type != "cuda":
             raise ValueError(f"precision='fp16' needs a CUDA device (GradScaler), found {device}; use 'bf16'.")
-        model = unwrap_model(network)
         super().__init__(
             device=device,
             max_epochs=max_epochs,
             train_data_loader=train_data_loader,
             network=network,
             optimizer=optimizer,
-            loss_function=model.compute_losses,
+            loss_function=None,  # not called: StudentTeacher.forward returns the losses
             epoch_length=epoch_length,
             non_blocking=non_blocking,
             prepare_batch=prepare_batch,

@@ -53,7 +53,7 @@ class LinearProbeConfig:
         classes: class names; default: inferred from the training items (:func:`.labels.infer_classes`).
         pooling: ``"cls"`` (paper), ``"cls_patchmean"`` or ``"last_n_cls"`` ([DV2] linear eval).
         n_last_blocks: blocks for ``"last_n_cls"`` ([DV2] n in {1, 4}).
-        image_size: input side ([HF] 518).
+        image_size: input side; ``None``: the backbone's ``config.image_size`` ([HF] 518 for RAD-DINO).
         fit: ``raddino_preprocessing`` fit (``"crop"`` = [HF] processor).
         epochs: 100 [PAPER].
         batch_size: 96 [PAPER].
@@ -75,7 +75,7 @@ class LinearProbeConfig:
     classes: list[str] | None = None
     pooling: str = "cls"
     n_last_blocks: int = 4
-    image_size: int = 518
+    image_size: int | None = None
     fit: str = "crop"
     epochs: int = 100
     batch_size: int = 96

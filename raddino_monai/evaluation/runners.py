@@ -1,16 +1,20 @@
-"""End-to-end evaluation runs behind the ``tools/`` CLIs: load data and encoder, run, write results.
+"""Evaluation jobs behind the ``tools/`` CLIs: load data and encoder from paths and specs, run a library function,
+write results.
 
-Each runner writes into ``output_dir``: the resolved ``config.json``, ``results.csv`` + ``results.md`` (paper-style
-table), per-run CSVs, and TensorBoard logs under ``tb/``.
+Each job writes into ``output_dir``: the resolved ``config.json``, ``results.csv`` + ``results.md`` (paper-style
+table), per-run CSVs, and TensorBoard logs under ``tb/``. :data:`JOBS` runs a job from a plain option mapping (CLI
+flags, ``tools/evaluate.py`` dicts): the options are the fields of the task's config dataclass, which holds every
+default, so a tool never restates one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +25,7 @@ from raddino_monai.data.datalist import load_datalist
 from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.data.splits import patient_split
 from raddino_monai.inference.embeddings import embed_images
+from raddino_monai.inference.pooling import VECTOR_POOLINGS, check_poolings
 
 from .features import FrozenEncoder
 from .linear_probe import LinearProbeConfig, evaluate_linear_probe
@@ -37,7 +42,9 @@ from .tables import summary_records, write_csv, write_results
 
 __all__ = ["parse_encoder", "load_encoder_backbone", "load_splits", "linear_probe_job", "metadata_probe_job",
            "segment_train_job", "segment_evaluate_job", "segment_predict_job", "save_segmentation_checkpoint",
-           "load_segmentation_checkpoint"]
+           "load_segmentation_checkpoint", "config_from_options", "options_signature", "JOBS"]
+
+ConfigT = TypeVar("ConfigT")
 
 __getattr__ = moved_names(__name__)  # the *_run names of the runners are now *_job
 
@@ -127,19 +134,37 @@ def metadata_probe_job(
     output_dir: str | Path,
     config: MetadataProbeConfig,
     pooling: str = "cls",
-    image_size: int = 518,
+    image_size: int | None = None,
     fit: str = "crop",
     batch_size: int = 32,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Metadata probes of one encoder on every datalist item; writes ``embeddings.npy``, results and config."""
+    """Metadata probes of one encoder on every datalist item; writes ``embeddings.npy``, results and config.
+
+    Args:
+        encoder: encoder spec (:func:`parse_encoder`).
+        datalist: datalist path (``None``: the embedded sample data).
+        output_dir: results folder.
+        config: probe settings.
+        pooling: a vector pooling (:data:`~raddino_monai.inference.pooling.VECTOR_POOLINGS`; ``"cls"`` [PAPER]).
+        image_size: input side; ``None``: the backbone's ``config.image_size``.
+        fit: ``raddino_preprocessing`` fit (``"crop"`` = [HF] processor).
+        batch_size: images per forward pass.
+        device: torch device.
+
+    Raises:
+        ValueError: unknown or spatial pooling (valid values listed).
+    """
+    check_poolings([pooling], VECTOR_POOLINGS)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     label = parse_encoder(encoder)[0]
     items = load_datalist(Path(datalist) if datalist is not None else sample_datalist_path())
     paths = [str(it["image"]) for it in items]
-    feats = embed_images(load_encoder_backbone(encoder), paths, pooling=[pooling], image_size=image_size, fit=fit,
-                         batch_size=batch_size, device=device, desc="features")[pooling]
+    backbone = load_encoder_backbone(encoder)
+    image_size = int(image_size or backbone.config.image_size)
+    feats = embed_images(backbone, paths, pooling=[pooling], image_size=image_size, fit=fit, batch_size=batch_size,
+                         device=device, desc="features")[pooling]
     np.save(out / "embeddings.npy", feats)
     results = evaluate_metadata_probe(feats, items, config)
     summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"]), "auroc": (r["auroc_mean"], r["auroc_std"])}
@@ -240,3 +265,64 @@ def segment_predict_job(
     written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti)
     write_csv(written, Path(output_dir) / "predictions.csv")
     return written
+
+
+def config_from_options(cls: Callable[..., ConfigT], options: Mapping[str, Any]) -> ConfigT:
+    """``cls(**options)`` for a config dataclass, with an error that lists its fields.
+
+    Raises:
+        ValueError: an option that is not a field of ``cls`` (the valid fields are listed).
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} option(s) {unknown}; valid options are {sorted(fields)}.")
+    return cls(**options)
+
+
+def _defaulted_parameters(source: Callable[..., Any]) -> list[inspect.Parameter]:
+    """A config dataclass's fields, or a function's parameters that have defaults, as keyword-only parameters."""
+    if dataclasses.is_dataclass(source):
+        return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
+                                  default=f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(source) if f.init]
+    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(source).parameters.values()
+            if p.default is not inspect.Parameter.empty]
+
+
+def options_signature(fn: Callable[..., Any], *sources: Callable[..., Any]) -> inspect.Signature:
+    """``fn(..., **options)``'s signature with ``**options`` spelled out as the fields of config dataclasses (and
+    the defaulted parameters of functions), their defaults taken from there: set it as ``fn.__signature__`` and
+    ``fire`` lists every option with its real default, while the values keep a single source.
+
+    Example::
+
+        >>> main.__signature__ = options_signature(main, LinearProbeConfig)  # doctest: +SKIP
+    """
+    own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    names = {p.name for p in own}
+    extra = [p for source in sources for p in _defaulted_parameters(source) if p.name not in names]
+    return inspect.Signature(own + list({p.name: p for p in extra}.values()))
+
+
+def _linear_probe(encoder: str, datalist: str | Path | None, out: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    return linear_probe_job(encoder, datalist, out, config_from_options(LinearProbeConfig, options))
+
+
+def _metadata_probe(encoder: str, datalist: str | Path | None, out: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    extraction_options = {p.name for p in _defaulted_parameters(metadata_probe_job)}  # pooling, image_size, ...
+    extraction = {k: v for k, v in options.items() if k in extraction_options}
+    probe = {k: v for k, v in options.items() if k not in extraction_options}
+    return metadata_probe_job(encoder, datalist, out, config_from_options(MetadataProbeConfig, probe), **extraction)
+
+
+def _segmentation(encoder: str, datalist: str | Path | None, out: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    return segment_train_job(encoder, datalist, out, config_from_options(SegmentationConfig, options))
+
+
+#: task name -> ``job(encoder spec, datalist, output folder, options) -> result`` (with ``"records"``, ``"files"``).
+JOBS: dict[str, Callable[[str, str | Path | None, Path, Mapping[str, Any]], dict[str, Any]]] = {
+    "linear_probe": _linear_probe,
+    "metadata_probe": _metadata_probe,
+    "segmentation": _segmentation,
+}

@@ -36,7 +36,7 @@ from .head_training import train_head
 from .metrics import dice_per_image, mean_std
 from .segmentation_model import FrozenSegmentationModel
 
-__all__ = ["SegmentationConfig", "MASK_LOSSES", "MASK_DECISIONS", "build_segmentation_model", "binary_masks",
+__all__ = ["SegmentationConfig", "MASK_LOSSES", "MASK_DECISIONS", "build_segmentation_model", "binary_masks", "input_size",
            "train_segmentation", "evaluate_segmentation", "predict_segmentation"]
 
 
@@ -54,7 +54,7 @@ class SegmentationConfig:
         class_names: output channel names (multiclass: background first); default ``["background", "foreground"]``
             or ``["structure_0", ...]``.
         mask_values: multiclass pixel value of each class (:class:`raddino_monai.transforms.masks.LoadMask`).
-        image_size: network input side S ([HF] 518).
+        image_size: network input side S; ``None``: the backbone's ``config.image_size`` ([HF] 518 for RAD-DINO).
         fit: ``"resize"`` or ``"pad"`` (:data:`.augment.SEGMENTATION_FITS`).
         epochs: 100 [PAPER].
         batch_size: 80 [PAPER].
@@ -73,7 +73,7 @@ class SegmentationConfig:
     mask_mode: str = "multiclass"
     class_names: list[str] | None = None
     mask_values: list[int] | None = None
-    image_size: int = 518
+    image_size: int | None = None
     fit: str = "resize"
     epochs: int = 100
     batch_size: int = 80
@@ -160,9 +160,16 @@ def _with_masks(items: Sequence[Mapping[str, Any]], mask_key: str) -> list[dict[
     return kept
 
 
-def _loader(items: list[dict[str, Any]], config: SegmentationConfig, augment: bool, shuffle: bool) -> DataLoader:
+def input_size(model: FrozenSegmentationModel, config: SegmentationConfig) -> int:
+    """The network input side: ``config.image_size``, else the backbone's ``config.image_size``."""
+    return int(config.image_size or model.backbone.config.image_size)
+
+
+def _loader(
+    items: list[dict[str, Any]], config: SegmentationConfig, size: int, augment: bool, shuffle: bool
+) -> DataLoader:
     transform = segmentation_transforms(
-        config.image_size, LoadMaskd("mask", config.mask_mode, config.mask_values), config.fit, augment,
+        size, LoadMaskd("mask", config.mask_mode, config.mask_values), config.fit, augment,
         config.horizontal_flip, config.augmentation,
     )
     transform.set_random_state(config.seed)
@@ -189,7 +196,7 @@ def train_segmentation(
     Returns:
         mean loss per epoch.
     """
-    loader = _loader(_with_masks(items, "mask"), config, config.augment, shuffle=True)
+    loader = _loader(_with_masks(items, "mask"), config, input_size(model, config), config.augment, shuffle=True)
     optimizer = functools.partial(torch.optim.Adam, lr=config.lr)
     return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in loader), MASK_LOSSES[config.mask_mode](),
                       optimizer, config.epochs, len(loader), 0, config.device, f"train {config.head}", log)
@@ -206,7 +213,7 @@ def evaluate_segmentation(
         "dice": (mean, std) of the per-image mean over structures}}``.
     """
     kept = _with_masks(items, "mask")
-    loader = _loader(kept, config, augment=False, shuffle=False)
+    loader = _loader(kept, config, input_size(model, config), augment=False, shuffle=False)
     device = torch.device(config.device)
     model.to(device).eval()
     names, rows = config.scored_names, []
@@ -238,7 +245,7 @@ def predict_segmentation(
         one ``{"image", "mask", "overlay"[, "nifti"]}`` dict of written paths per image.
     """
     out_dir = Path(output_dir)
-    transform = segmentation_transforms(config.image_size, None, config.fit, augment=False, keep_meta=True)
+    transform = segmentation_transforms(input_size(model, config), None, config.fit, augment=False, keep_meta=True)
     invert = Invertd("pred", transform=transform, orig_keys="image", nearest_interp=False)
     device = torch.device(config.device)
     model.to(device).eval()

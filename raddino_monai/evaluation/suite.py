@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .linear_probe import LinearProbeConfig
-from .metadata_probe import MetadataProbeConfig
-from .runners import linear_probe_job, metadata_probe_job, parse_encoder, segment_train_job
-from .segmentation import SegmentationConfig
+from .runners import JOBS, parse_encoder
 from .tables import write_results
 
 __all__ = ["SUITE_TASKS", "run_suite"]
 
 
-def _linear(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return linear_probe_job(encoder, datalist, out, LinearProbeConfig(**opts))["records"]
-
-
-def _metadata(encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    opts = dict(opts)
-    extraction = {k: opts.pop(k) for k in ("pooling", "image_size", "fit", "batch_size", "device") if k in opts}
-    return metadata_probe_job(encoder, datalist, out, MetadataProbeConfig(**opts), **extraction)["records"]
-
-
-def _segmentation(
-    encoder: str, datalist: str | Path | None, out: Path, opts: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    return segment_train_job(encoder, datalist, out, SegmentationConfig(**opts))["records"]
-
-
-#: task name -> ``fn(encoder spec, datalist, output folder, options) -> records``.
-SUITE_TASKS: dict[str, Callable[[str, str | Path | None, Path, Mapping[str, Any]], list[dict[str, Any]]]] = {
-    "linear_probe": _linear,
-    "metadata_probe": _metadata,
-    "segmentation": _segmentation,
-}
+#: task name -> job: the jobs of :data:`.runners.JOBS` (fn(encoder spec, datalist, output folder, options)).
+SUITE_TASKS = JOBS
 
 
 def run_suite(
@@ -70,6 +47,6 @@ def run_suite(
     for encoder in encoders:
         for task in tasks:
             folder = out / parse_encoder(encoder)[0] / task
-            records += SUITE_TASKS[task](encoder, datalist, folder, options.get(task, {}))
+            records += SUITE_TASKS[task](encoder, datalist, folder, options.get(task, {}))["records"]
     cfg = {"encoders": list(encoders), "tasks": list(tasks), "datalist": str(datalist), "options": dict(options)}
     return {"records": records, "files": write_results(records, out, cfg)}

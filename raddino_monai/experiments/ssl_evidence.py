@@ -72,7 +72,7 @@ def pretrain_tiny(
     output_dir: str | Path,
     max_iters: int = 300,
     max_minutes: float = 5.0,
-    arch: str = "tiny_vit_p16",
+    arch: str | None = None,
     batch_size: int = 16,
     num_workers: int = 1,
     crops: MultiCropConfig | None = None,
@@ -87,13 +87,13 @@ def pretrain_tiny(
         output_dir: TensorBoard logs go to ``output_dir/tensorboard``.
         max_iters: schedule length; training stops earlier when ``max_minutes`` is reached.
         max_minutes: wall-clock budget.
-        arch: backbone name (a tiny one on CPU).
-        batch_size: images per step.
+        arch: backbone name; ``None``: the recipe's (``tiny_vit_p16`` for :meth:`SSLConfig.tiny`).
+        batch_size: images per step (16: the protocol of ``docs/ssl_evidence.md``).
         num_workers: DataLoader workers (data-wait share shows whether they keep up).
         crops: multi-crop recipe (default ``MultiCropConfig.tiny()``: 112 / 48 px, 4 local crops).
         seed: run seed.
-        config: SSL recipe (default :meth:`SSLConfig.tiny`); its backbone name is replaced by ``arch`` and its
-            schedules are rescaled to ``max_iters``. Its ``precision`` and ``optim.clip_grad`` go to the trainer.
+        config: SSL recipe (default :meth:`SSLConfig.tiny`); its backbone name is replaced by ``arch`` (if given), its
+            schedules are rescaled to ``max_iters``. The trainer reads its ``precision`` and ``optim.clip_grad``.
         handlers: further handlers with ``attach(engine)`` (e.g. :class:`TeacherSnapshots`).
 
     Returns:
@@ -101,7 +101,8 @@ def pretrain_tiny(
     """
     crops = crops or MultiCropConfig.tiny()
     monai.utils.set_determinism(seed=seed)
-    config = (config or SSLConfig.tiny()).replace(backbone={"name": arch})
+    config = config or SSLConfig.tiny()
+    config = config.replace(backbone={"name": arch}) if arch else config
     model = StudentTeacher.from_config(config)
     transform = monai.transforms.Compose(
         [LoadCXRd("image"), ResizeShortestEdged("image", size=crops.global_size), MultiCropd("image", crops)]
@@ -131,8 +132,6 @@ def pretrain_tiny(
         network=model,
         optimizer=torch.optim.AdamW(model.param_groups()),
         schedules=config.build_schedules(batch_size, total_iters=max_iters),
-        precision=config.precision,
-        clip_grad=config.optim.clip_grad,
         train_handlers=handlers,
     )
     start = time.perf_counter()
@@ -206,7 +205,7 @@ def ssl_evidence(
     output_dir: str | Path,
     max_iters: int = 300,
     max_minutes: float = 5.0,
-    arch: str = "tiny_vit_p16",
+    arch: str | None = None,
     batch_size: int = 16,
     num_workers: int = 1,
     probe_size: int = 112,
@@ -224,7 +223,7 @@ def ssl_evidence(
             (``teacher_hf/``, an HF folder for ``tools/evaluate.py``) go.
         max_iters: pretraining schedule length (iterations).
         max_minutes: pretraining wall-clock budget.
-        arch: backbone name.
+        arch: backbone name; ``None``: the recipe's.
         batch_size: pretraining batch.
         num_workers: DataLoader workers.
         probe_size: probe input side.
@@ -244,7 +243,9 @@ def ssl_evidence(
     out.mkdir(parents=True, exist_ok=True)
     items = load_datalist(datalist)
     crop_config = MultiCropConfig.tiny(**dict(crops or {}))
-    config = SSLConfig.tiny().replace(**dict(recipe or {})).replace(backbone={"name": arch})
+    config = SSLConfig.tiny().replace(**dict(recipe or {}))
+    config = config.replace(backbone={"name": arch}) if arch else config
+    arch = config.backbone.name
     snapshots = TeacherSnapshots(probe_every) if probe_every > 0 else None
     model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crop_config, seed,
                                  config, handlers=[snapshots] if snapshots else [])

@@ -13,7 +13,16 @@ batch assembly (iBOT masking, SSL collate, seeded sampling) in :mod:`raddino_mon
 from __future__ import annotations
 
 from raddino_monai._compat import moved_names
-from raddino_monai.ssl.config import BackboneConfig, HeadConfig, LossConfig, OptimConfig, ScheduleConfig, SSLConfig
+from raddino_monai.ssl.config import (
+    PRECISIONS,
+    SSL_RECIPES,
+    BackboneConfig,
+    HeadConfig,
+    LossConfig,
+    OptimConfig,
+    ScheduleConfig,
+    SSLConfig,
+)
 from raddino_monai.ssl.ema import check_same_structure, update_ema
 from raddino_monai.ssl.meta_arch import StudentTeacher
 from raddino_monai.ssl.param_groups import apply_schedule_values, build_param_groups
@@ -29,6 +38,8 @@ from raddino_monai.ssl.schedules import (
 __getattr__ = moved_names(__name__)  # the masking names (MaskingGenerator, sample_ibot_masks, ...) moved to data
 
 __all__ = [
+    "PRECISIONS",
+    "SSL_RECIPES",
     "BackboneConfig",
     "HeadConfig",
     "LossConfig",

@@ -222,7 +222,7 @@ class StudentTeacher(nn.Module):
         local_crops: Tensor | None = None,
         masks: Tensor | None = None,
         masks_weight: Tensor | None = None,
-        teacher_temp: float = 0.04,
+        teacher_temp: float | None = None,
     ) -> dict[str, Tensor]:
         """One SSL step's forward: teacher targets, student logits, losses (see :meth:`compute_losses`).
 
@@ -231,13 +231,15 @@ class StudentTeacher(nn.Module):
             local_crops: ``(n_local*B, 3, s, s)`` view-major local crops, or None.
             masks: ``(G*B, N)`` bool iBOT masks, or None.
             masks_weight: ``(M,)`` weights of the masked patches (``M = masks.sum()``).
-            teacher_temp: teacher temperature for this iteration.
+            teacher_temp: teacher temperature for this iteration (the schedule value); ``None``: the recipe's first
+                value, ``config.schedule.warmup_teacher_temp``.
 
         Returns:
             dict of scalar tensors, ``"loss"`` being the differentiable total.
         """
         if masks is not None:
             masks = masks.to(device=global_crops.device, dtype=torch.bool)
+        teacher_temp = self.config.schedule.warmup_teacher_temp if teacher_temp is None else teacher_temp
         teacher = self.forward_teacher(global_crops, masks, teacher_temp)
         student = self.forward_student(global_crops, local_crops, masks)
         return self.compute_losses(student, teacher, masks_weight)

@@ -53,8 +53,9 @@ def _last_layer_param_ids(modules: Mapping[str, nn.Module]) -> set[int]:
 
 def build_param_groups(
     modules: Mapping[str, nn.Module],
-    layer_decay: float = 0.9,
-    patch_embed_lr_mult: float = 0.2,
+    *,
+    layer_decay: float,
+    patch_embed_lr_mult: float,
     num_layers: int | None = None,
     layer_id_fn: Callable[[str], int] | None = None,
     patch_embed_fn: Callable[[str], bool] | None = None,
@@ -65,8 +66,8 @@ def build_param_groups(
 
     Args:
         modules: student submodules by name, e.g. ``{"backbone": ..., "dino_head": ..., "ibot_head": ...}``.
-        layer_decay: layer-wise lr decay ([DV2] ``optim.layerwise_decay`` 0.9 for ViT-S/B; 1.0 disables).
-        patch_embed_lr_mult: extra patch-embedding multiplier ([DV2] ``optim.patch_embed_lr_mult`` 0.2).
+        layer_decay: layer-wise lr decay (``OptimConfig.layerwise_decay``; 1.0 disables).
+        patch_embed_lr_mult: extra patch-embedding multiplier (``OptimConfig.patch_embed_lr_mult``; 1.0 disables).
         num_layers: number of backbone blocks ``L``; ``None`` -> ``modules[backbone_key].num_layers``.
         layer_id_fn: parameter name (relative to the backbone) -> layer id; ``None`` ->
             ``modules[backbone_key].layer_id``.
@@ -84,7 +85,8 @@ def build_param_groups(
             outside ``[0, L + 1]``.
 
     Example:
-        >>> groups = build_param_groups({"backbone": backbone, "dino_head": head})   # doctest: +SKIP
+        >>> groups = build_param_groups({"backbone": backbone, "dino_head": head}, layer_decay=0.9,
+        ...                             patch_embed_lr_mult=0.2)                     # doctest: +SKIP
         >>> optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999))                  # doctest: +SKIP
     """
     backbone = modules.get(backbone_key)

@@ -7,15 +7,16 @@ Pure values of the iteration index, so they need no state in checkpoints beyond 
 * ``CosineSchedule``: ``freeze_iters`` zeros, then ``linspace(start_warmup, base, warmup_iters)`` (both ends
   included), then ``final + (base - final) * (1 + cos(pi * k / n)) / 2`` for ``k = 0..n-1`` (``n`` = remaining
   iterations); ``final`` from ``total_iters`` on.
-* lr: linear 0 -> ``base_lr * sqrt(batch / 1024)`` ([DV2] ``scaling_rule: sqrt_wrt_1024``) over the warm-up, cosine
-  to ``min_lr``; last-layer lr: the same with 0 during the first ``freeze_last_layer_epochs`` epochs; weight decay
-  cosine 0.04 -> 0.4; teacher momentum cosine 0.992 -> 1.0; teacher temperature linear 0.04 -> 0.07 over the
-  warm-up, then constant.
+* lr: linear 0 -> the scaled peak lr over the warm-up, cosine to ``min_lr``; last-layer lr: the same with 0 during
+  the last-layer freeze; weight decay, teacher momentum: cosine from their start to their end value; teacher
+  temperature: linear from its warm-up value over its warm-up, then constant.
 
-Short runs: warm-ups are given in epochs of ``epoch_length`` iterations (DINOv2's ``OFFICIAL_EPOCH_LENGTH`` 1250).
-When a warm-up or the last-layer freeze is longer than the run, it is clamped to ``total_iters`` (DINOv2 would fail
-its length assertion instead). So the teacher-temperature warm-up (30 x 1250 = 37,500 iterations by default) never
-exceeds the run: in a run shorter than that, the temperature reaches ``teacher_temp`` at the last iteration.
+The values themselves (and their sources) live in one place, :class:`raddino_monai.ssl.config.SSLConfig`
+(``optim`` and ``schedule`` sections), and reach :meth:`SSLSchedules.from_iters` through
+:meth:`SSLConfig.build_schedules`; the builders here have no recipe defaults of their own. Lengths are iterations
+(DINOv2's epochs of ``OFFICIAL_EPOCH_LENGTH`` 1250 iterations multiplied out). When a warm-up or the last-layer
+freeze is longer than the run, it is clamped to ``total_iters`` (DINOv2 would fail its length assertion instead): in
+a run shorter than the teacher-temperature warm-up, the temperature reaches ``teacher_temp`` at the last iteration.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
     "ScheduleValues",
     "SSLSchedules",
     "SCALING_RULES",
-    "SCHEDULE_VALUE_ARGS",
 ]
 
 
@@ -135,15 +135,19 @@ class FrozenStartSchedule:
 
 
 def teacher_temp_schedule(
-    warmup_temp: float = 0.04, temp: float = 0.07, warmup_iters: int = 37_500, total_iters: int | None = None
+    warmup_temp: float, temp: float, warmup_iters: int, total_iters: int | None = None
 ) -> CosineSchedule:
     """Teacher temperature: linear ``warmup_temp -> temp`` over ``warmup_iters``, then ``temp`` ([DV2]).
 
     Args:
-        warmup_temp: first temperature ([DV2] ``teacher.warmup_teacher_temp`` 0.04).
-        temp: final temperature ([DV2] ``teacher.teacher_temp`` 0.07).
-        warmup_iters: warm-up length ([DV2] 30 epochs x 1250 = 37,500).
+        warmup_temp: first temperature (``ScheduleConfig.warmup_teacher_temp``).
+        temp: final temperature (``ScheduleConfig.teacher_temp``).
+        warmup_iters: warm-up length (``ScheduleConfig.warmup_teacher_temp_iters``).
         total_iters: run length; the warm-up is clamped to it (``None``: no clamp).
+
+    Example:
+        >>> teacher_temp_schedule(0.04, 0.07, warmup_iters=4).array().round(3).tolist()
+        [0.04, 0.05, 0.06, 0.07]
     """
     if total_iters is not None:
         warmup_iters = min(warmup_iters, total_iters)
@@ -161,19 +165,6 @@ def _no_scaling(base_lr: float, batch_size: int) -> float:
 #: lr scaling rules by name: ``(base_lr, global_batch_size) -> lr``. [DV2] ``optim.scaling_rule``.
 SCALING_RULES: dict[str, Callable[[float, int], float]] = {"sqrt_wrt_1024": _sqrt_wrt_1024, "none": _no_scaling}
 
-#: :meth:`SSLSchedules.from_iters` arguments that do not depend on the run length (what
-#: :meth:`SSLSchedules.from_config` passes through as they are).
-SCHEDULE_VALUE_ARGS: tuple[str, ...] = (
-    "min_lr",
-    "weight_decay",
-    "weight_decay_end",
-    "momentum_teacher",
-    "final_momentum_teacher",
-    "warmup_teacher_temp",
-    "teacher_temp",
-)
-
-
 @dataclass(frozen=True)
 class ScheduleValues:
     """The schedule values of one iteration."""
@@ -187,11 +178,12 @@ class ScheduleValues:
 
 @dataclass(frozen=True)
 class SSLSchedules:
-    """The five DINOv2 schedules; build with :meth:`from_config` (epochs) or :meth:`from_iters`, call with ``it``.
+    """The five DINOv2 schedules; build with :meth:`SSLConfig.build_schedules` (or :meth:`from_iters`), call with
+    ``it``.
 
     Example:
-        >>> sched = SSLSchedules.from_config(batch_size=64, epochs=2, epoch_length=10, warmup_epochs=1)
-        >>> v = sched(0); (v.lr, v.teacher_temp, v.momentum)
+        >>> sched = SSLConfig.tiny(total_iters=20).build_schedules(global_batch_size=8)  # doctest: +SKIP
+        >>> v = sched(0); (v.lr, v.teacher_temp, v.momentum)                            # doctest: +SKIP
         (0.0, 0.04, 0.992)
     """
 
@@ -203,89 +195,39 @@ class SSLSchedules:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(
-        cls,
-        batch_size: int,
-        epochs: int = 100,
-        epoch_length: int = 1250,
-        total_iters: int | None = None,
-        base_lr: float = 0.004,
-        warmup_epochs: float = 10,
-        scaling_rule: str = "sqrt_wrt_1024",
-        warmup_teacher_temp_epochs: float = 30,
-        freeze_last_layer_epochs: float = 1,
-        **values: float,
-    ) -> SSLSchedules:
-        """Build the schedules from [DV2] ``ssl_default_config.yaml``-style values (defaults are [DV2]'s).
-
-        Args:
-            batch_size: global batch size (all ranks), for the lr scaling rule.
-            epochs: run length in epochs ([DV2] ``optim.epochs`` 100).
-            epoch_length: iterations per epoch ([DV2] ``train.OFFICIAL_EPOCH_LENGTH`` 1250).
-            total_iters: run length in iterations; overrides ``epochs * epoch_length`` (e.g. RAD-DINO's 100k [CARD]).
-            base_lr: lr for batch 1024 ([DV2] 0.004; RAD-DINO 1e-3 per the paper, UNVERIFIED).
-            warmup_epochs: lr warm-up ([DV2] 10).
-            scaling_rule: key of :data:`SCALING_RULES` ([DV2] ``sqrt_wrt_1024``).
-            warmup_teacher_temp_epochs: teacher-temperature warm-up ([DV2] 30).
-            freeze_last_layer_epochs: epochs with last-layer lr 0 ([DV2] 1).
-            values: the length-free arguments of :meth:`from_iters`, passed through unchanged (names in
-                :data:`SCHEDULE_VALUE_ARGS`: ``min_lr``, ``weight_decay``, ``weight_decay_end``,
-                ``momentum_teacher``, ``final_momentum_teacher``, ``warmup_teacher_temp``, ``teacher_temp``;
-                defaults [DV2]).
-
-        Raises:
-            ValueError: unknown ``scaling_rule`` or ``values`` key (valid names listed) or non-positive sizes.
-        """
-        unknown = sorted(set(values) - set(SCHEDULE_VALUE_ARGS))
-        if unknown:
-            raise ValueError(f"Unknown schedule value(s) {unknown}; valid names are {list(SCHEDULE_VALUE_ARGS)}.")
-        if scaling_rule not in SCALING_RULES:
-            raise ValueError(f"Unknown scaling_rule {scaling_rule!r}; valid values are {sorted(SCALING_RULES)}.")
-        if batch_size < 1 or epoch_length < 1:
-            raise ValueError(f"batch_size and epoch_length must be >= 1, found {batch_size}, {epoch_length}.")
-        total = int(epochs * epoch_length) if total_iters is None else int(total_iters)
-        return cls.from_iters(
-            total_iters=total,
-            peak_lr=SCALING_RULES[scaling_rule](base_lr, batch_size),
-            warmup_iters=round(warmup_epochs * epoch_length),
-            warmup_teacher_temp_iters=round(warmup_teacher_temp_epochs * epoch_length),
-            freeze_last_layer_iters=round(freeze_last_layer_epochs * epoch_length),
-            **values,
-        )
-
-    @classmethod
     def from_iters(
         cls,
+        *,
         total_iters: int,
         peak_lr: float,
-        min_lr: float = 1e-6,
-        warmup_iters: int = 12_500,
-        weight_decay: float = 0.04,
-        weight_decay_end: float = 0.4,
-        momentum_teacher: float = 0.992,
-        final_momentum_teacher: float = 1.0,
-        warmup_teacher_temp: float = 0.04,
-        teacher_temp: float = 0.07,
-        warmup_teacher_temp_iters: int = 37_500,
-        freeze_last_layer_iters: int = 1_250,
+        min_lr: float,
+        warmup_iters: int,
+        weight_decay: float,
+        weight_decay_end: float,
+        momentum_teacher: float,
+        final_momentum_teacher: float,
+        warmup_teacher_temp: float,
+        teacher_temp: float,
+        warmup_teacher_temp_iters: int,
+        freeze_last_layer_iters: int,
     ) -> SSLSchedules:
-        """Build the schedules from iteration counts and an already-scaled peak lr (defaults: [DV2] x 1250).
+        """Build the schedules from iteration counts and an already-scaled peak lr (values: ``SSLConfig``).
 
         Warm-ups and the last-layer freeze longer than ``total_iters`` are clamped to it (module docstring).
 
         Args:
             total_iters: run length in iterations, ``>= 1``.
             peak_lr: lr at the end of the warm-up (after the batch-size scaling rule).
-            min_lr: final lr ([DV2] 1e-6).
-            warmup_iters: linear lr warm-up from 0 ([DV2] 10 x 1250).
-            weight_decay: first weight decay ([DV2] 0.04).
-            weight_decay_end: final weight decay ([DV2] 0.4).
-            momentum_teacher: first teacher EMA momentum ([DV2] 0.992).
-            final_momentum_teacher: final teacher EMA momentum ([DV2] 1.0).
-            warmup_teacher_temp: first teacher temperature ([DV2] 0.04).
-            teacher_temp: teacher temperature after the warm-up ([DV2] 0.07).
-            warmup_teacher_temp_iters: teacher-temperature warm-up ([DV2] 30 x 1250).
-            freeze_last_layer_iters: iterations with last-layer lr 0 ([DV2] 1 x 1250).
+            min_lr: final lr.
+            warmup_iters: linear lr warm-up from 0.
+            weight_decay: first weight decay.
+            weight_decay_end: final weight decay.
+            momentum_teacher: first teacher EMA momentum.
+            final_momentum_teacher: final teacher EMA momentum.
+            warmup_teacher_temp: first teacher temperature.
+            teacher_temp: teacher temperature after the warm-up.
+            warmup_teacher_temp_iters: teacher-temperature warm-up.
+            freeze_last_layer_iters: iterations with last-layer lr 0.
 
         Raises:
             ValueError: ``total_iters < 1`` or negative warm-ups.

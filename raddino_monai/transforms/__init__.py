@@ -34,7 +34,8 @@ from raddino_monai.transforms.intensity import (
     RandSolarized,
     gaussian_blur,
 )
-from raddino_monai.transforms.multicrop import CROP_SAMPLERS, MultiCrop, MultiCropConfig, MultiCropd
+from raddino_monai.transforms.multicrop import MultiCrop, MultiCropd
+from raddino_monai.transforms.multicrop_config import CROP_SAMPLERS, MULTICROP_RECIPES, MultiCropConfig
 
 __all__ = [
     # errors.py, dicom.py, io.py
@@ -68,6 +69,7 @@ __all__ = [
     "RandSolarized",
     "gaussian_blur",
     "CROP_SAMPLERS",
+    "MULTICROP_RECIPES",
     "MultiCrop",
     "MultiCropConfig",
     "MultiCropd",

@@ -1,5 +1,6 @@
 """bundles/raddino: metadata against the vendored schema, network I/O, train-workflow properties of every config
-combination, and a short CPU run of train.json + cpu_smoke.json on the embedded sample data."""
+combination, the recipes the configs resolve to (the dataclasses are their only source), and a short CPU run of
+train.json + cpu_smoke.json on the embedded sample data."""
 
 from __future__ import annotations
 
@@ -9,19 +10,19 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from monai.bundle import ConfigWorkflow, verify_metadata, verify_net_in_out
+from monai.bundle import ConfigParser, ConfigWorkflow, verify_metadata, verify_net_in_out
 
 from raddino_monai.data.sample_data import sample_datalist_path
+from raddino_monai.ssl import SSL_RECIPES, SSLConfig, StudentTeacher
+from raddino_monai.transforms import MULTICROP_RECIPES, MultiCropConfig
 
 REPO = Path(__file__).parents[2]
 BUNDLE = REPO / "bundles" / "raddino"
 CONFIGS = BUNDLE / "configs"
 SCHEMA = REPO / "bundles" / "schema" / "meta_schema_20240725.json"
 TINY = {  # keep property checks fast: they instantiate the trainer (model, data) to test the ids
-    "backbone_name": "tiny_vit_p16",
-    "ssl_config#heads#n_prototypes": 64,
-    "ssl_config#heads#hidden_dim": 32,
-    "ssl_config#heads#bottleneck_dim": 16,
+    "recipe": "tiny",
+    "ssl_config#heads": {"n_prototypes": 64, "hidden_dim": 32, "bottleneck_dim": 16},
     "num_workers": 0,
 }
 
@@ -78,6 +79,40 @@ def test_multi_gpu_overlay_properties(tmp_path) -> None:
         assert isinstance(workflow.parser.get_parsed_content("network"), torch.nn.parallel.DistributedDataParallel)
     finally:
         dist.destroy_process_group()
+
+
+def _parsed(*names: str, **override: object) -> ConfigParser:
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in names])
+    parser.update(override)
+    parser.parse()
+    return parser
+
+
+@pytest.mark.parametrize("names, recipe", [(("train.json",), "raddino"), (("train.json", "cpu_smoke.json"), "tiny")])
+def test_configs_resolve_to_the_dataclass_recipes(names: tuple[str, ...], recipe: str) -> None:
+    """The bundle names a recipe and overrides nothing of it, so it cannot drift from the dataclasses."""
+    parser = _parsed(*names)
+    assert parser.get_parsed_content("ssl_config") == SSL_RECIPES[recipe]() == SSLConfig.from_recipe(recipe)
+    assert parser.get_parsed_content("train#multicrop_config") == MULTICROP_RECIPES[recipe]()
+    assert parser.get_parsed_content("batch_size") == SSL_RECIPES[recipe]().batch_size_per_gpu
+    assert parser.get_parsed_content("train#deterministic_transforms")[1].resizer.size == MultiCropConfig.from_recipe(
+        recipe).global_size
+    for name in names:  # no recipe value restated: the ssl_config entry only names the recipe and the weight paths
+        raw = json.loads((CONFIGS / name).read_text())
+        assert set(raw.get("ssl_config", {})) <= {"_target_", "name", "backbone", "heads"}
+        assert not {"precision", "clip_grad"} & set(raw.get("train", {}).get("trainer", {}))
+        assert not {"drop_path_rate", "global_size", "local_size", "n_local", "precision"} & set(raw)
+
+
+def test_bundle_builds_the_model_from_the_recipe() -> None:
+    parser = _parsed("train.json", "cpu_smoke.json", **TINY)
+    model = parser.get_parsed_content("student_teacher")
+    assert isinstance(model, StudentTeacher) and model.config == parser.get_parsed_content("ssl_config")
+    assert parser.get_parsed_content("network_def") is model.student["backbone"]
+    assert model.n_prototypes == 64 and model.student["backbone"].config.drop_path_rate == 0.1  # tiny recipe
+    trainer = parser.get_parsed_content("train#trainer")
+    assert (trainer.precision, trainer.clip_grad) == (model.config.precision, model.config.optim.clip_grad)
 
 
 @pytest.mark.slow

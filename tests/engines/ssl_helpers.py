@@ -81,7 +81,6 @@ def make_trainer(
         network=network,
         optimizer=optimizer,
         schedules=schedules,
-        precision="fp32",
         train_handlers=handlers,
     )
 

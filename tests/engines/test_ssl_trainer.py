@@ -9,8 +9,9 @@ from ignite.engine import Events
 from monai.engines.utils import IterationEvents
 from ssl_helpers import make_trainer, record_losses, student_state
 
-from raddino_monai.engines import SSLTrainer, prepare_ssl_batch
+from raddino_monai.engines import AUTOCAST_DTYPES, SSLTrainer, prepare_ssl_batch
 from raddino_monai.engines.handlers import SSLCheckpointHandler, find_checkpoints
+from raddino_monai.ssl.config import PRECISIONS
 
 
 def test_step_updates_student_teacher_and_optimizer_groups() -> None:
@@ -60,6 +61,14 @@ def test_precision_validation() -> None:
         SSLTrainer(precision="fp16", **common)
     with pytest.raises(TypeError, match="StudentTeacher"):
         SSLTrainer(**{**common, "network": torch.nn.Linear(2, 2)})
+
+
+def test_precision_and_clipping_come_from_the_recipe() -> None:
+    trainer = make_trainer(max_epochs=1)
+    config = trainer.model.config
+    assert (trainer.precision, trainer.clip_grad) == (config.precision, config.optim.clip_grad) == ("fp32", 3.0)
+    assert trainer.loss_function is None  # the losses come out of StudentTeacher.forward
+    assert AUTOCAST_DTYPES is PRECISIONS and set(PRECISIONS) == {"fp32", "bf16", "fp16"}
 
 
 def test_resume_reproduces_uninterrupted_run_bitwise(tmp_path) -> None:

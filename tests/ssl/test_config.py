@@ -9,7 +9,7 @@ import math
 import pytest
 
 from raddino_monai.ssl import config as config_module
-from raddino_monai.ssl.config import MaskingConfig, ScheduleConfig, SSLConfig
+from raddino_monai.ssl.config import SSL_RECIPES, MaskingConfig, ScheduleConfig, SSLConfig
 
 
 def test_raddino_defaults() -> None:
@@ -79,3 +79,42 @@ def test_masking_section_and_legacy_loss_keys() -> None:
     assert old.masking.mask_sample_probability == 0.25 and old.loss.koleo_loss_weight == 0.0
     with pytest.warns(DeprecationWarning, match="moved to the masking section"):
         assert SSLConfig(loss={"mask_ratio_min_max": [0.2, 0.3]}).masking.mask_ratio_min_max == (0.2, 0.3)
+
+
+def test_named_recipes() -> None:
+    from raddino_monai.transforms import MULTICROP_RECIPES
+
+    assert set(SSL_RECIPES) == {"raddino", "dinov2", "tiny"} == set(MULTICROP_RECIPES)  # one recipe key picks both
+    assert SSLConfig.from_recipe("raddino") == SSLConfig.raddino() == SSLConfig()
+    assert SSLConfig.from_recipe("tiny", heads={"n_prototypes": 64}).heads.n_prototypes == 64
+    dv2 = SSLConfig.from_recipe("dinov2")
+    assert (dv2.optim.base_lr, dv2.schedule.total_iters, dv2.schedule.warmup_teacher_temp_iters) == (
+        0.004, 125_000, 37_500)  # [DV2] ssl_default_config.yaml: base_lr, 100 x 1250, 30 x 1250
+    with pytest.raises(ValueError, match=r"Unknown SSL recipe 'ibot'; valid values: \['dinov2', 'raddino', 'tiny'\]"):
+        SSLConfig.from_recipe("ibot")
+
+
+def test_name_lists_derive_from_their_registries() -> None:
+    from raddino_monai.losses import CENTERING_REGISTRY
+
+    assert config_module.CENTERINGS == tuple(CENTERING_REGISTRY)
+    assert set(config_module.PRECISIONS) == {"fp32", "bf16", "fp16"} and config_module.PRECISIONS["fp32"] is None
+
+
+def test_building_block_defaults_equal_the_recipe() -> None:
+    """The loss and head classes mirror upstream signatures with [DV2] defaults; the recipe passes every value
+    explicitly, and this keeps the two equal so that a default can never silently disagree with the recipe."""
+    from raddino_monai.losses import DINOClsTokenLoss
+    from raddino_monai.models import DINOHead
+
+    cfg = SSLConfig.raddino()
+
+    def defaults(fn: object) -> dict:
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+    loss = defaults(DINOClsTokenLoss.__init__)
+    assert (loss["out_dim"], loss["student_temp"], loss["centering"], loss["center_momentum"]) == (
+        cfg.heads.n_prototypes, cfg.loss.student_temp, cfg.loss.centering, cfg.loss.center_momentum)
+    head = defaults(DINOHead.__init__)
+    assert (head["out_dim"], head["hidden_dim"], head["bottleneck_dim"], head["nlayers"]) == (
+        cfg.heads.n_prototypes, cfg.heads.hidden_dim, cfg.heads.bottleneck_dim, cfg.heads.nlayers)

@@ -11,6 +11,9 @@ from raddino_monai.ssl.param_groups import apply_schedule_values, build_param_gr
 
 L, D = 3, 8
 
+#: [DV2] ``optim.layerwise_decay`` / ``optim.patch_embed_lr_mult`` for ViT-S/B (``OptimConfig`` defaults)
+DV2 = {"layer_decay": 0.9, "patch_embed_lr_mult": 0.2}
+
 
 class FakeBlock(nn.Module):
     def __init__(self) -> None:
@@ -50,7 +53,7 @@ def _lookup(groups: list[dict]) -> dict[str, tuple[float, float, bool]]:
 
 def test_multipliers_and_flags() -> None:
     backbone, head = FakeViT(), DINOHead(D, out_dim=12, hidden_dim=8, bottleneck_dim=4)
-    groups = build_param_groups({"backbone": backbone, "dino_head": head, "ibot_head": head}, layer_decay=0.9)
+    groups = build_param_groups({"backbone": backbone, "dino_head": head, "ibot_head": head}, **DV2)
     table = _lookup(groups)
     assert table["backbone.patch_embed.weight"] == (pytest.approx(0.9 ** (L + 1) * 0.2), 1.0, False)
     assert table["backbone.patch_embed.bias"] == (pytest.approx(0.9 ** (L + 1) * 0.2), 0.0, False)
@@ -91,7 +94,8 @@ def test_explicit_callables_and_frozen_parameters() -> None:
 
 def test_optimizer_and_schedule_values() -> None:
     backbone, head = FakeViT(), DINOHead(D, out_dim=12, hidden_dim=8, bottleneck_dim=4)
-    optimizer = torch.optim.AdamW(build_param_groups({"backbone": backbone, "dino_head": head}), betas=(0.9, 0.999))
+    optimizer = torch.optim.AdamW(build_param_groups({"backbone": backbone, "dino_head": head}, **DV2),
+                                  betas=(0.9, 0.999))
     apply_schedule_values(optimizer, lr=1e-3, weight_decay=0.04, last_layer_lr=0.0)
     for group in optimizer.param_groups:
         base = 0.0 if group["is_last_layer"] else 1e-3
@@ -106,9 +110,9 @@ def test_optimizer_and_schedule_values() -> None:
 
 def test_missing_layer_id_is_an_error() -> None:
     with pytest.raises(ValueError, match="layer_id_fn"):
-        build_param_groups({"backbone": nn.Linear(2, 2)})
+        build_param_groups({"backbone": nn.Linear(2, 2)}, **DV2)
     with pytest.raises(ValueError, match="outside"):
-        build_param_groups({"backbone": FakeViT()}, layer_id_fn=lambda name: L + 5)
+        build_param_groups({"backbone": FakeViT()}, layer_id_fn=lambda name: L + 5, **DV2)
 
 
 def test_real_backbone_contract() -> None:
@@ -116,7 +120,7 @@ def test_real_backbone_contract() -> None:
     from raddino_monai.models import create_backbone
 
     backbone = create_backbone("tiny_vit_p14")
-    table = _lookup(build_param_groups({"backbone": backbone}))
+    table = _lookup(build_param_groups({"backbone": backbone}, **DV2))
     n = backbone.num_layers
     assert table["backbone.model.embeddings.patch_embeddings.projection.weight"][:2] == (
         pytest.approx(0.9 ** (n + 1) * 0.2),

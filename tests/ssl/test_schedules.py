@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from reference import numpy_dino as ref
 
+from raddino_monai.ssl.config import SSLConfig
 from raddino_monai.ssl.schedules import CosineSchedule, FrozenStartSchedule, SSLSchedules, teacher_temp_schedule
 
 
@@ -34,8 +35,13 @@ def test_teacher_temperature_is_linear_then_constant_and_clamped() -> None:
     assert short.total_iters == 100 and short.value(99) == pytest.approx(0.07) and short.value(50) < 0.07
 
 
+def _from_iters(**overrides: object) -> SSLSchedules:
+    """``from_iters`` with the DINOv2 recipe's values (``SSLConfig.dinov2``) except ``overrides``."""
+    return SSLSchedules.from_iters(**{**SSLConfig.dinov2().build_schedules(1024).state_dict(), **overrides})
+
+
 def test_dinov2_defaults() -> None:
-    sched = SSLSchedules.from_config(batch_size=2560, epochs=100, epoch_length=1250)
+    sched = SSLConfig.dinov2().build_schedules(global_batch_size=2560)
     peak = 0.004 * math.sqrt(2560 / 1024)  # [DV2] sqrt_wrt_1024
     total = 100 * 1250
     lr = ref.dinov2_cosine_schedule(peak, 1e-6, total, warmup_iters=12_500)
@@ -50,8 +56,14 @@ def test_dinov2_defaults() -> None:
     assert sched(total).lr == 1e-6 and sched(total).momentum == 1.0
 
 
+def test_raddino_recipe_warms_the_teacher_over_30_percent_of_the_run() -> None:
+    sched = SSLConfig.raddino().build_schedules(global_batch_size=2560)
+    assert sched.teacher_temp.total_iters == 30_000 < 35_000  # past warm-up at the released checkpoint [CARD]
+    assert sched.state_dict()["peak_lr"] == pytest.approx(1e-3 * math.sqrt(2560 / 1024))  # [PAPER] base lr 1e-3
+
+
 def test_last_layer_is_zeroed_not_shifted() -> None:
-    sched = SSLSchedules.from_iters(total_iters=20, peak_lr=1.0, warmup_iters=5, freeze_last_layer_iters=3)
+    sched = _from_iters(total_iters=20, peak_lr=1.0, warmup_iters=5, freeze_last_layer_iters=3)
     expected = sched.lr.array()
     expected[:3] = 0.0
     np.testing.assert_array_equal(sched.last_layer_lr.array(), expected)
@@ -59,31 +71,30 @@ def test_last_layer_is_zeroed_not_shifted() -> None:
 
 
 def test_short_runs_clamp_every_warmup() -> None:
-    sched = SSLSchedules.from_config(batch_size=64, epochs=1, epoch_length=8, total_iters=8)
+    sched = _from_iters(total_iters=8)
     assert sched.lr.warmup_iters == 8 and sched.teacher_temp.total_iters == 8
     assert sched.last_layer_lr.frozen_iters == 8
-    assert sched(7).teacher_temp == pytest.approx(0.07) and sched(7).lr == pytest.approx(0.004 * math.sqrt(64 / 1024))
+    assert sched(7).teacher_temp == pytest.approx(0.07) and sched(7).lr == pytest.approx(0.004)
 
 
 def test_state_dict_round_trip_and_errors() -> None:
-    sched = SSLSchedules.from_config(batch_size=32, epochs=3, epoch_length=10, base_lr=1e-3, warmup_epochs=1)
+    sched = SSLConfig.tiny(total_iters=30).build_schedules(global_batch_size=32)
     again = SSLSchedules.from_state_dict(sched.state_dict())
     assert again == sched
-    assert sched.state_dict()["peak_lr"] == pytest.approx(1e-3 * math.sqrt(32 / 1024))
+    assert sched.state_dict()["peak_lr"] == pytest.approx(1e-3)  # tiny: lr_scaling_rule "none"
     assert set(sched.describe()) == {"lr", "weight_decay", "momentum", "teacher_temp", "last_layer_lr"}
-    with pytest.raises(ValueError, match="valid values are"):
-        SSLSchedules.from_config(batch_size=32, scaling_rule="linear")
     with pytest.raises(ValueError, match="exceed total_iters"):
         CosineSchedule(1.0, 0.0, total_iters=5, warmup_iters=6)
     with pytest.raises(ValueError, match=">= 1 iteration"):
-        SSLSchedules.from_iters(total_iters=0, peak_lr=1.0)
+        _from_iters(total_iters=0)
     with pytest.raises(ValueError, match="Iteration"):
         CosineSchedule(1.0, 0.0, total_iters=5).value(-1)
+    with pytest.raises(TypeError, match="warmup_teacher_temp_iters"):
+        SSLSchedules.from_iters(total_iters=10, peak_lr=1.0)  # no recipe defaults outside SSLConfig
 
 
-def test_from_config_passes_values_through_and_rejects_unknown_ones() -> None:
-    sched = SSLSchedules.from_config(batch_size=64, epochs=2, epoch_length=10, min_lr=1e-5, teacher_temp=0.06)
+def test_every_schedule_field_reaches_the_schedules() -> None:
+    cfg = SSLConfig.tiny(total_iters=20).replace(optim={"min_lr": 1e-5}, schedule={"teacher_temp": 0.06})
+    sched = cfg.build_schedules(global_batch_size=64)
     assert sched.state_dict()["min_lr"] == 1e-5 and sched.state_dict()["teacher_temp"] == 0.06
     assert sched(19).teacher_temp == pytest.approx(0.06)
-    with pytest.raises(ValueError, match="valid names are"):
-        SSLSchedules.from_config(batch_size=64, lr=0.1)

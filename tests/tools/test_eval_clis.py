@@ -40,12 +40,15 @@ def test_help(name: str, command: list[str], capsys: pytest.CaptureFixture) -> N
 
 
 def test_linear_probe_tiny_run(tmp_path: Path) -> None:
-    args = ["--encoder", "tiny_vit_p14", "--output_dir", str(tmp_path), "--image_size", "28", "--epochs", "1",
-            "--seeds", "[0]", "--label_fractions", "[1.0]", "--augment", "False", "--batch_size", "32"]
+    args = ["--encoder", "tiny_vit_p14", "--output_dir", str(tmp_path), "--task", "multiclass", "--image_size", "28",
+            "--epochs", "1", "--seeds", "[0]", "--label_fractions", "[1.0]", "--augment", "False", "--batch_size", "32"]
     table = fire.Fire(_tool("linear_probe").main, command=args)
     assert table.startswith("| encoder |") and "tiny_vit_p14" in table
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["epochs"] == 1 and config["augment"] is False and config["base_lr"] == 5e-5
+    assert config["task"] == "multiclass" and config["n_last_blocks"] == 4  # the rest: LinearProbeConfig defaults
+    with pytest.raises(ValueError, match="Unknown LinearProbeConfig option.*valid options are"):
+        _tool("linear_probe").main("tiny_vit_p14", output_dir=str(tmp_path), epoch=1)
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "runs.csv").is_file() and (tmp_path / "tb").is_dir()
 
 

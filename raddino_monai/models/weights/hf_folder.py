@@ -70,7 +70,7 @@ def read_hf_folder(folder: str | Path) -> tuple[dict[str, Any], dict[str, torch.
     return config, load_checkpoint(weights)
 
 
-def raddino_preprocessor_config(image_size: int = 518) -> dict[str, Any]:
+def raddino_preprocessor_config(image_size: int) -> dict[str, Any]:
     """``BitImageProcessor`` settings of microsoft/rad-dino ([HF] preprocessor_config.json), for ``image_size``.
 
     The single source is :class:`raddino_monai.transforms.preprocess.RadDinoPreprocessConfig` (the constants our
