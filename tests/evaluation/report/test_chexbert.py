@@ -28,6 +28,8 @@ def test_loads_released_format_and_maps_classes(fake_chexbert: tuple[Path, Path]
     for key, value in labeler.network.bert.state_dict().items():
         assert torch.equal(value, saved[f"bert.{key}"]), key
     assert labeler.network.bert.config.num_attention_heads == 1  # 64 // 64
+    ids = labeler.tokenizer("No pleural effusion.")["input_ids"]  # the vocabulary file is really used
+    assert labeler.tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "no", "pleural", "effusion", ".", "[SEP]"]
 
 
 def test_config_from_shapes(fake_chexbert: tuple[Path, Path]) -> None:
