@@ -71,7 +71,8 @@ def test_mask_tokens_statistics() -> None:
     ids = torch.full((200, 100), 7)
     maskable = torch.ones_like(ids, dtype=torch.bool)
     maskable[:, 0] = False
-    masked, labels = mask_tokens(ids, maskable, mask_token_id=1, vocab_size=50, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    masked, labels = mask_tokens(ids, maskable, mask_token_id=1, vocab_size=50, generator=generator)
     selected = labels != -100
     assert not selected[:, 0].any() and (labels[selected] == 7).all()
     assert selected.float().mean().item() == pytest.approx(0.15 * 99 / 100, abs=0.01)

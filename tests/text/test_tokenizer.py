@@ -46,11 +46,13 @@ def test_wordpiece(corpus: list[str], tmp_path: Path) -> None:
     assert json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"] == "BertTokenizerFast"
     vocab = (folder / "vocab.txt").read_text().splitlines()
     assert vocab[:5] == list(BERT_SPECIAL_TOKENS.values()) and len(vocab) == len(tok)
-    assert AutoTokenizer.from_pretrained(str(folder), local_files_only=True)("Heart SIZE is normal.")["input_ids"] == ids
+    loaded = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    assert loaded("Heart SIZE is normal.")["input_ids"] == ids
     # vocab.txt alone gives the same ids (as CheXbert-style code reads it)
     (tmp_path / "vocab_only").mkdir()
     (tmp_path / "vocab_only" / "vocab.txt").write_text((folder / "vocab.txt").read_text())
-    assert BertTokenizerFast.from_pretrained(str(tmp_path / "vocab_only"))("Heart SIZE is normal.")["input_ids"] == ids
+    from_vocab = BertTokenizerFast.from_pretrained(str(tmp_path / "vocab_only"))
+    assert from_vocab("Heart SIZE is normal.")["input_ids"] == ids
 
 
 def test_empty_corpus() -> None:
