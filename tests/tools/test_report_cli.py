@@ -54,7 +54,7 @@ def test_label_and_evaluate_in_process(tmp_path: Path) -> None:
     tool = _tool()
     refs = _csv(tmp_path / "ref.csv", REPORTS)
     assert fire.Fire(tool.COMMANDS, command=["label", str(refs), str(tmp_path / "labels.csv")]).startswith("wrote")
-    assert list(csv.DictReader((tmp_path / "labels.csv").open()))[0]["Pneumonia"] == "-1"
+    assert list(csv.DictReader((tmp_path / "labels.csv").read_text().splitlines()))[0]["Pneumonia"] == "-1"
     out = fire.Fire(tool.COMMANDS, command=["evaluate", str(refs), str(refs), "--output_dir", str(tmp_path / "ev"),
                                             "--n_resamples", "20"])  # fmt: skip
     assert "| rouge_l | 100.00 |" in out and "chexbert/macro_f1_14 | unavailable" in out

@@ -26,7 +26,7 @@ def test_label_csv(tmp_path: Path) -> None:
     src = _write(tmp_path / "in.csv", [{"id": "a", "report": "No pneumothorax. Possible pneumonia."},
                                        {"id": "b", "report": "Mild cardiomegaly."}, {"id": "c", "report": ""}])
     out = label_csv(src, tmp_path / "out.csv")
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert list(rows[0]) == ["id", "report", *CHEXPERT_OBSERVATIONS]
     first = rows[0]
     assert (first["Pneumothorax"], first["Pneumonia"], first["Edema"], first["No Finding"]) == ("0", "-1", "", "")
@@ -56,9 +56,9 @@ def test_evaluate_csv(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["n"] == 2
     assert saved["metrics"]["rouge_l"]["value"] == pytest.approx(result["metrics"]["rouge_l"]["value"])
-    table = list(csv.DictReader((tmp_path / "eval" / "metrics.csv").open()))
+    table = list(csv.DictReader((tmp_path / "eval" / "metrics.csv").read_text().splitlines()))
     assert {r["metric"] for r in table} >= {"rouge_l", "bleu4", "chexpert_rules/macro_f1_14", "chexbert/micro_f1_5"}
-    per = list(csv.DictReader((tmp_path / "eval" / "per_report.csv").open()))
+    per = list(csv.DictReader((tmp_path / "eval" / "per_report.csv").read_text().splitlines()))
     assert [r["id"] for r in per] == ["1", "2"] and float(per[0]["rouge_l"]) == pytest.approx(100.0)
     assert "| rouge_l |" in result["table"] and "unavailable" in result["table"]
     with pytest.raises(FileExistsError):
