@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,16 +112,17 @@ class _CheXbertNetwork(nn.Module):
 
 
 def _load_tokenizer(tokenizer: str | os.PathLike[str]) -> tuple[PreTrainedTokenizerBase, dict]:
+    """A lower-casing BERT tokenizer from a folder (``vocab.txt`` / ``tokenizer.json``) or a vocabulary file."""
     path = Path(tokenizer).expanduser()
-    if path.is_file():
-        return BertTokenizerFast(vocab_file=str(path), do_lower_case=True), {}
+    if path.is_file():  # a vocabulary file: load it as the vocab.txt of a folder of its own
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copyfile(path, Path(tmp) / "vocab.txt")
+            return BertTokenizerFast.from_pretrained(tmp, do_lower_case=True), {}
     if not (path / "vocab.txt").is_file() and not (path / "tokenizer.json").is_file():
         raise FileNotFoundError(f"CheXbert tokenizer {path}: expected a local bert-base-uncased folder (vocab.txt or "
                                 "tokenizer.json) or its vocab.txt file.")  # fmt: skip
-    from transformers import AutoTokenizer
-
     config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True), config
+    return BertTokenizerFast.from_pretrained(str(path), local_files_only=True), config
 
 
 class CheXbertLabeler:
