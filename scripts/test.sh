@@ -3,7 +3,8 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh --runslow` or `bash scripts/test.sh tests/losses`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh test,dicom
+# The report extra (rouge-score, sacrebleu, peft; ~10 s more) lets the default run exercise the report metrics.
+bash scripts/install.sh test,dicom,report
 # CI (CI=true) also runs the tests marked slow (bundle runs, CLI subprocesses, SSL evidence; ~1 minute more).
 if [ "${CI:-}" = "true" ]; then
     set -- --runslow "$@"

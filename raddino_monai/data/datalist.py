@@ -256,7 +256,8 @@ def validate_datalist(
 ) -> None:
     """Check every item and raise one :class:`DatalistError` listing all problems found.
 
-    Checks, per item: it is a dict; each of ``required_keys`` is present and not ``None``; each path key present
+    Checks, per item: it is a dict; each of ``required_keys`` is present and not ``None``; ``report``, when present,
+    is a string; each path key present
     holds a path (or list of paths) to an existing file; with ``check_readable``, each such file can be read
     (``raddino_monai.transforms.LoadCXR`` if available, otherwise a check of the file header). Problems name the
     item index and path only, never patient identifiers.
@@ -290,6 +291,8 @@ def validate_datalist(
         for key in required_keys:
             if item.get(key) is None:
                 problems.append(f"{where}: missing required key {key!r} (item has {sorted(item)})")
+        if item.get("report") is not None and not isinstance(item["report"], str):
+            problems.append(f"{where}: report should be text, found {type(item['report']).__name__}")
         for key in path_keys:
             value = item.get(key)
             if value is None:

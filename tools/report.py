@@ -1,0 +1,87 @@
+"""Report text tools: build a small LM / BERT from report text, label reports, evaluate generated reports.
+
+    python tools/report.py build_lm REPORTS OUTPUT_DIR [--model "{'num_layers': 4}"] [--train "{'epochs': 3}"]
+    python tools/report.py build_bert REPORTS OUTPUT_DIR [--tokenizer "{'vocab_size': 4096}"]
+    python tools/report.py label IN_CSV OUT_CSV [--column report]
+    python tools/report.py evaluate PRED_CSV REF_CSV [--output_dir results/report_eval] [--chexbert chexbert.pth]
+        [--chexbert_tokenizer bert-base-uncased/] [--radgraph radgraph-xl/] [--n_resamples 500]
+    python tools/report.py validate_labeler NLMCXR_reports.tgz [--output_dir results/labeler_openi]
+
+``REPORTS`` is a CSV with a ``report`` column, a datalist JSON, an Open-i XML folder / ``.tgz`` / CSV or a ``.txt``
+(one report per line). ``build_lm`` / ``build_bert`` write a Hugging Face folder (``AutoModelForCausalLM`` /
+``AutoModel`` + ``AutoTokenizer`` load it offline) and never overwrite one (``--resume True`` continues an unfinished
+build). ``--tokenizer``, ``--model``, ``--train`` override fields of ``TokenizerConfig``, ``CausalLMConfig`` /
+``BertEncoderConfig`` and ``PretrainConfig`` (``raddino_monai/text/config.py``). ``label`` writes one column per
+CheXpert observation (1 positive, 0 negative, -1 uncertain, empty: not mentioned). ``evaluate`` pairs the two CSVs
+(``id``, ``report``) and writes ``metrics.json``, ``metrics.csv``, ``per_report.csv``; CheXbert / RadGraph F1 are
+computed from local checkpoints when given and reported ``unavailable`` otherwise. ``build_bert`` (for ConVIRT /
+ECAMP) sits beside ``build_lm`` rather than in a separate tool because both run the same builder with the same
+options; report generation's ``train`` / ``generate`` join the same ``COMMANDS`` dictionary.
+"""
+
+from __future__ import annotations
+
+import fire
+
+from raddino_monai.evaluation.report.evaluate import ReportMetricsConfig
+from raddino_monai.evaluation.report.runners import evaluate_csv, label_csv, validate_labeler
+from raddino_monai.text.build import build_bert, build_lm
+
+
+def _build(builder, reports: str, output_dir: str, column: str, section: str, tokenizer: dict | None,  # noqa: ANN001
+           model: dict | None, train: dict | None, resume: bool) -> str:  # fmt: skip
+    out = builder(reports, output_dir, column=column, section=section, tokenizer=tokenizer, model=model, train=train,
+                  resume=resume)  # fmt: skip
+    return f"built {out} (details in {out / 'build.json'})"
+
+
+def build_lm_command(
+    reports: str, output_dir: str, column: str = "report", section: str = "findings+impression",
+    tokenizer: dict | None = None, model: dict | None = None, train: dict | None = None, resume: bool = False,
+) -> str:  # fmt: skip
+    """Byte-level BPE + small LLaMA / GPT-2 causal LM pretrained on REPORTS, saved to OUTPUT_DIR."""
+    return _build(build_lm, reports, output_dir, column, section, tokenizer, model, train, resume)
+
+
+def build_bert_command(
+    reports: str, output_dir: str, column: str = "report", section: str = "findings+impression",
+    tokenizer: dict | None = None, model: dict | None = None, train: dict | None = None, resume: bool = False,
+) -> str:  # fmt: skip
+    """WordPiece + small BERT pretrained by MLM on REPORTS (text encoder for ConVIRT / ECAMP), saved to OUTPUT_DIR."""
+    return _build(build_bert, reports, output_dir, column, section, tokenizer, model, train, resume)
+
+
+def label_command(in_csv: str, out_csv: str, column: str = "report") -> str:
+    """Label the ``column`` reports of IN_CSV with the offline CheXpert rule labeler into OUT_CSV."""
+    return f"wrote {label_csv(in_csv, out_csv, column=column)}"
+
+
+def evaluate_command(
+    pred_csv: str, ref_csv: str, output_dir: str = "results/report_eval", n_resamples: int = 500, seed: int = 0,
+    uncertain: str = "negative", chexbert: str | None = None, chexbert_tokenizer: str | None = None,
+    radgraph: str | None = None, radgraph_model_type: str = "radgraph-xl", device: str = "cpu",
+) -> str:  # fmt: skip
+    """ROUGE-L, BLEU-4, rule-labeler / CheXbert clinical F1, RadGraph F1 (median, 95 % CI) of PRED_CSV vs REF_CSV."""
+    config = ReportMetricsConfig(n_resamples=n_resamples, seed=seed, uncertain=uncertain, chexbert=chexbert,
+                                 chexbert_tokenizer=chexbert_tokenizer, radgraph=radgraph,
+                                 radgraph_model_type=radgraph_model_type, device=device)  # fmt: skip
+    result = evaluate_csv(pred_csv, ref_csv, output_dir, config)
+    return f"{result['n']} reports\n{result['table']}\nwrote {', '.join(str(p) for p in result['files'].values())}"
+
+
+def validate_labeler_command(openi: str, output_dir: str = "results/labeler_openi",
+                             section: str = "findings+impression") -> str:  # fmt: skip
+    """Agreement of the rule labeler with Open-i's human MeSH terms, per observation, and its speed."""
+    return validate_labeler(openi, output_dir, section=section)["table"]
+
+
+COMMANDS = {
+    "build_lm": build_lm_command,
+    "build_bert": build_bert_command,
+    "label": label_command,
+    "evaluate": evaluate_command,
+    "validate_labeler": validate_labeler_command,
+}
+
+if __name__ == "__main__":
+    fire.Fire(COMMANDS)
