@@ -60,6 +60,10 @@ def test_resnet50_rejects_wrong_weights(tmp_path: Path) -> None:
     save_file({"conv1.weight": torch.zeros(64, 1, 7, 7)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(CheckpointError, match="missing .* with other shapes"):
         ResNet50ImageEncoder().load_weights(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="not a ResNet-50 state dict"):
+        build_image_encoder("resnet50", weights=tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="no architecture overrides"):
+        build_image_encoder("resnet50", image_size=224)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"name": "vit_huge"}, "valid values are"),
