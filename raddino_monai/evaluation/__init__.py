@@ -1,4 +1,5 @@
-"""Frozen-backbone evaluation (RAD-DINO [PAPER] §4): linear probes, metadata probes, segmentation heads, tables.
+"""Frozen-backbone evaluation (RAD-DINO [PAPER] §4): linear probes, metadata probes, segmentation heads, zero-shot
+retrieval (ConVIRT's Precision@k protocol), tables.
 
 Import what you need, e.g. ``from raddino_monai.evaluation import LinearProbeConfig, run_linear_probe``.
 """
@@ -20,6 +21,15 @@ from .masks import LoadMask, LoadMaskd, SaveMaskd
 from .metadata_probe import DEFAULT_BIN_EDGES, MetadataProbeConfig, bin_values, probe_attribute, run_metadata_probe
 from .metrics import TASKS, classification_metrics, dice_per_image, mean_std, summarise_runs
 from .probe_model import ProbeClassifier
+from .retrieval import DEFAULT_KS, RETRIEVAL_DIRECTIONS, evaluate_retrieval, precision_at_k, retrieval_records
+from .retrieval_run import (
+    RetrievalConfig,
+    datalist_retrieval_sets,
+    frozen_image_embedder,
+    image_retrieval_run,
+    read_convirt_retrieval_set,
+    run_retrieval,
+)
 from .segmentation import (
     SegmentationConfig,
     build_segmentation_model,
@@ -40,6 +50,9 @@ __all__ = [
     "DEFAULT_BIN_EDGES", "MetadataProbeConfig", "bin_values", "probe_attribute", "run_metadata_probe",
     "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",
+    "DEFAULT_KS", "RETRIEVAL_DIRECTIONS", "evaluate_retrieval", "precision_at_k", "retrieval_records",
+    "RetrievalConfig", "datalist_retrieval_sets", "frozen_image_embedder", "image_retrieval_run",
+    "read_convirt_retrieval_set", "run_retrieval",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
     "train_segmentation",
     "FrozenSegmentationModel",
