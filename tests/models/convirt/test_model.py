@@ -100,3 +100,24 @@ def test_bad_inputs(tiny_bert_dir: Path) -> None:
     images, tokens = _inputs(tiny_bert_dir)
     with pytest.raises(ValueError, match="one sentence per image"):
         model(images[:2], tokens["input_ids"], tokens["attention_mask"])
+
+
+def test_pipeline_from_datalist_items_to_a_loss(tiny_bert_dir: Path) -> None:
+    """The pieces the engine will chain: LoadCXRd -> ConVIRT augmentations + one sentence -> tokens -> model -> loss."""
+    from monai.transforms import Compose
+
+    from raddino_monai.data.sample import load_sample_datalist
+    from raddino_monai.transforms import ConVIRTAugmentConfig, LoadCXRd, RandSentenced, convirt_augmentations
+
+    reports = ["The heart is mildly enlarged. No pneumothorax.", "Small left pleural effusion. The lungs are clear."]
+    items = [{"image": it["image"], "report": r} for it, r in zip(load_sample_datalist("training")[:2], reports)]
+    chain = Compose([LoadCXRd("image"), convirt_augmentations("image", ConVIRTAugmentConfig.tiny()),
+                     RandSentenced("report", output_key="text")]).set_random_state(0)
+    samples = [chain(dict(it)) for it in items]
+    images = torch.stack([s["image"] for s in samples])
+    tokens = tokenize_texts(load_tokenizer(tiny_bert_dir), [s["text"].lower() for s in samples])
+    model = _model(tiny_bert_dir)
+    assert images.shape == (2, 3, 64, 64)
+    loss = ConVIRTLoss()(*model(images, tokens["input_ids"], tokens["attention_mask"]))
+    loss.backward()
+    assert torch.isfinite(loss) and model.image_projection.fc1.weight.grad is not None
