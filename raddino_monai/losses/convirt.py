@@ -164,8 +164,11 @@ class ConVIRTLoss(nn.Module):
             v = F.normalize(image_embeddings.to(dtype), dim=-1, eps=self.eps)
             u = F.normalize(text_embeddings.to(dtype), dim=-1, eps=self.eps)
             gathered = self.gather_distributed and distributed_is_active()
-            all_v, offset = gather_with_grad(v) if gathered else (v, 0)
-            all_u, _ = gather_with_grad(u) if gathered else (u, 0)
+            if gathered:  # one collective for both towers: the rows are the same pairs
+                both, offset = gather_with_grad(torch.cat([v, u], dim=1))
+                all_v, all_u = both.split(v.shape[1], dim=1)
+            else:
+                all_v, all_u, offset = v, u, 0
             n_local, n_global = v.shape[0], all_v.shape[0]
             targets = torch.arange(offset, offset + n_local, device=v.device)
             logits_v2u = v @ all_u.t() / self.temperature  # (B_local, N): row i's positive is column offset + i
