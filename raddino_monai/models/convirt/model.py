@@ -72,8 +72,9 @@ class ConVIRTModel(nn.Module):
         projection_dim: shared width ``d`` ([PAPER-CV] 512).
         projection_hidden_dim: hidden width of both projections (``None`` = each input width, [RE]).
 
-    Example:
-        >>> model = ConVIRTModel(build_image_encoder("tiny_vit_p16"), TextEncoder(bert, n_frozen_layers=2))
+    Example::
+
+        >>> model = ConVIRTModel(build_image_encoder("tiny_vit_p16"), load_text_encoder("/models/tiny_bert"))
         >>> v, u = model(images, input_ids, attention_mask)      # (B, 512), (B, 512)
     """
 
