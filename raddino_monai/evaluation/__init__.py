@@ -1,4 +1,5 @@
-"""Frozen-backbone evaluation (RAD-DINO [PAPER] §4): linear probes, metadata probes, segmentation heads, tables.
+"""Frozen-backbone evaluation (RAD-DINO [PAPER] §4): linear probes, metadata probes, segmentation heads, zero-shot
+retrieval (ConVIRT's Precision@k protocol), tables.
 
 Library functions take items and encoders in memory (``evaluate_linear_probe``, ``evaluate_metadata_probe``,
 ``train_segmentation`` / ``evaluate_segmentation``); the jobs of :mod:`.runners` (``linear_probe_job`` ...) load them
@@ -26,6 +27,15 @@ from .linear_probe import (
 from .metadata_probe import DEFAULT_BIN_EDGES, MetadataProbeConfig, bin_values, evaluate_metadata_probe, probe_attribute
 from .metrics import classification_metrics, dice_per_image, mean_std, summarise_runs
 from .probe_model import ProbeClassifier
+from .retrieval import DEFAULT_KS, RETRIEVAL_DIRECTIONS, evaluate_retrieval, precision_at_k, retrieval_records
+from .retrieval_run import (
+    RetrievalConfig,
+    datalist_retrieval_sets,
+    frozen_image_embedder,
+    image_retrieval_run,
+    read_convirt_retrieval_set,
+    run_retrieval,
+)
 from .segmentation import (
     SegmentationConfig,
     build_segmentation_model,
@@ -49,6 +59,9 @@ __all__ = [
     "DEFAULT_BIN_EDGES", "MetadataProbeConfig", "bin_values", "evaluate_metadata_probe", "probe_attribute",
     "PROBE_TASKS", "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",
+    "DEFAULT_KS", "RETRIEVAL_DIRECTIONS", "evaluate_retrieval", "precision_at_k", "retrieval_records",
+    "RetrievalConfig", "datalist_retrieval_sets", "frozen_image_embedder", "image_retrieval_run",
+    "read_convirt_retrieval_set", "run_retrieval",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
     "train_segmentation",
     "FrozenSegmentationModel",

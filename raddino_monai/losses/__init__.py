@@ -6,6 +6,8 @@ centre) in buffers; every collective is guarded, so they work with and without :
 * :class:`DINOClsTokenLoss` (:mod:`.dino_clstoken`): CLS-token cross-view cross-entropy.
 * :class:`IBOTPatchLoss` (:mod:`.ibot_patch`): masked-patch cross-entropy.
 * :class:`KoLeoLoss` (:mod:`.koleo`): nearest-neighbour spreading regulariser.
+* :class:`ConVIRTLoss` (:mod:`.convirt`): bidirectional image-text InfoNCE of ConVIRT (language-supervised baseline),
+  negatives gathered from all ranks with gradients.
 * :mod:`.centering`: softmax centering and Sinkhorn-Knopp teacher targets (``CENTERING_REGISTRY``).
 * :class:`TeacherTargetLoss` (:mod:`.teacher_target`): the shared base of the DINO and iBOT losses.
 """
@@ -20,6 +22,7 @@ from raddino_monai.losses.centering import (
     build_centering,
     sinkhorn_knopp,
 )
+from raddino_monai.losses.convirt import ConVIRTLoss, gather_with_grad
 from raddino_monai.losses.dino_clstoken import DINOClsTokenLoss
 from raddino_monai.losses.ibot_patch import IBOTPatchLoss
 from raddino_monai.losses.koleo import KoLeoLoss
@@ -27,6 +30,7 @@ from raddino_monai.losses.teacher_target import TeacherTargetLoss
 
 __all__ = [
     "CENTERING_REGISTRY",
+    "ConVIRTLoss",
     "DINOClsTokenLoss",
     "IBOTPatchLoss",
     "KoLeoLoss",
@@ -35,5 +39,6 @@ __all__ = [
     "TeacherCentering",
     "TeacherTargetLoss",
     "build_centering",
+    "gather_with_grad",
     "sinkhorn_knopp",
 ]

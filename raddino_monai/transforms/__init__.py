@@ -37,6 +37,16 @@ from raddino_monai.transforms.intensity import (
 from raddino_monai.transforms.multicrop import MultiCrop, MultiCropd
 from raddino_monai.transforms.multicrop_config import CROP_SAMPLERS, MULTICROP_RECIPES, MultiCropConfig
 
+# --- image-text pretraining (ConVIRT): text.py, resized_crop.py, affine.py, convirt_augment.py ---
+from raddino_monai.transforms.affine import RandIsotropicAffine, RandIsotropicAffined
+from raddino_monai.transforms.convirt_augment import (
+    ConVIRTAugmentConfig,
+    convirt_augmentations,
+    convirt_augmentations_array,
+)
+from raddino_monai.transforms.resized_crop import RandResizedCrop, RandResizedCropd
+from raddino_monai.transforms.text import ABBREVIATIONS, RandSentence, RandSentenced, split_sentences
+
 __all__ = [
     # errors.py, dicom.py, io.py
     "CXRLoadError",
@@ -73,4 +83,16 @@ __all__ = [
     "MultiCrop",
     "MultiCropConfig",
     "MultiCropd",
+    # --- image-text pretraining (ConVIRT) ---
+    "RandIsotropicAffine",
+    "RandIsotropicAffined",
+    "ConVIRTAugmentConfig",
+    "convirt_augmentations",
+    "convirt_augmentations_array",
+    "RandResizedCrop",
+    "RandResizedCropd",
+    "ABBREVIATIONS",
+    "RandSentence",
+    "RandSentenced",
+    "split_sentences",
 ]
