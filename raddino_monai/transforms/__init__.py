@@ -1,4 +1,5 @@
-"""MONAI transforms for chest X-rays: loading (PNG/JPEG/DICOM/NIfTI), RAD-DINO preprocessing, SSL augmentation.
+"""MONAI transforms for chest X-rays: loading (PNG/JPEG/DICOM/NIfTI), RAD-DINO preprocessing, SSL augmentation, and
+the report transforms of ECAMP (entity context insertion, entity-aware MLM masking).
 
 Every transform comes as an array version and a ``d``-suffixed dictionary version. Loading follows the image
 convention of ``docs/architecture.md``: ``LoadCXR(path)`` -> MetaTensor float32 ``(1, H, W)`` in ``[0, 1]``,
@@ -34,6 +35,15 @@ from raddino_monai.transforms.intensity import (
 )
 from raddino_monai.transforms.multicrop import CROP_SAMPLERS, MultiCrop, MultiCropConfig, MultiCropd
 
+# --- report (text) transforms of ECAMP (entity_context.py, entity_mlm.py) ---
+from raddino_monai.transforms.entity_context import (
+    ECAMP_ENTITIES,
+    InsertEntityContext,
+    InsertEntityContextd,
+    keyword_entity_sentence,
+)
+from raddino_monai.transforms.entity_mlm import MLM_KEYS, EntityAwareMLM, EntityAwareMLMd, EntityMLMConfig
+
 __all__ = [
     # errors.py, dicom.py, io.py
     "CXRLoadError",
@@ -64,4 +74,13 @@ __all__ = [
     "MultiCrop",
     "MultiCropConfig",
     "MultiCropd",
+    # --- report (text) transforms of ECAMP ---
+    "ECAMP_ENTITIES",
+    "InsertEntityContext",
+    "InsertEntityContextd",
+    "keyword_entity_sentence",
+    "MLM_KEYS",
+    "EntityAwareMLM",
+    "EntityAwareMLMd",
+    "EntityMLMConfig",
 ]
