@@ -1,7 +1,9 @@
-"""Segmentation heads (linear / ViTDet / UPerNet) on a frozen encoder: train, evaluate, predict ([PAPER] §4.3).
+"""Segmentation heads (linear / ViTDet / UPerNet / ECAMP) on a frozen encoder: train, evaluate, predict ([PAPER] §4.3).
 
     python tools/segment.py train --encoder raddino_vitb14:/models/rad-dino --datalist data/lungs.json \
         --head upernet --output_dir results/seg
+    python tools/segment.py train --encoder mae_vitb16:results/ecamp/encoder --datalist data/siim.json \
+        --head ecamp --loss ecamp_mixed --mask_mode multilabel --image_size 224 --output_dir results/seg_ecamp
     python tools/segment.py evaluate --checkpoint results/seg/model.pt --datalist data/lungs.json \
         --output_dir results/seg_eval
     python tools/segment.py predict --checkpoint results/seg/model.pt --images "['a.png','b.png']" \
@@ -28,6 +30,7 @@ def train(
     head: str = "upernet",
     head_kwargs: dict | None = None,
     mask_mode: str = "multiclass",
+    loss: str = "dice_ce",
     class_names: Sequence[str] | None = None,
     image_size: int = 518,
     fit: str = "resize",
@@ -42,7 +45,7 @@ def train(
 ) -> str:
     """Train a head on the training split, evaluate it on the test split, print the Dice table."""
     config = SegmentationConfig(
-        head=head, head_kwargs=dict(head_kwargs or {}), mask_mode=mask_mode,
+        head=head, head_kwargs=dict(head_kwargs or {}), mask_mode=mask_mode, loss=loss,
         class_names=list(class_names) if class_names else None, image_size=image_size, fit=fit, epochs=epochs,
         batch_size=batch_size, lr=lr, augment=augment, horizontal_flip=horizontal_flip, seed=seed, device=device,
         num_workers=num_workers,
