@@ -40,9 +40,9 @@ from raddino_monai.models.sr_head import InterpolateConvSR
 
 __all__ = ["ECAMPConfig", "ECAMPModel", "ECAMP_BATCH_KEYS", "build_ecamp_model", "init_sincos_position_embedding"]
 
-#: keys :meth:`ECAMPModel.forward` reads (``sr_weight`` and ``mae_noise`` are optional)
+#: keys :meth:`ECAMPModel.forward` reads (``sr_region`` and ``mae_noise`` are optional)
 ECAMP_BATCH_KEYS: tuple[str, ...] = ("image", "input_ids", "labels", "attention_mask", "token_type_ids",
-                                     "mlm_weights", "sr_weight", "mae_noise")
+                                     "mlm_weights", "sr_region", "mae_noise")
 _REQUIRED_KEYS = ECAMP_BATCH_KEYS[:6]
 
 
@@ -182,7 +182,7 @@ class ECAMPModel(nn.Module):
     def _check_batch(self, batch: Mapping[str, Any]) -> Tensor:
         missing = [k for k in _REQUIRED_KEYS if k not in batch]
         if missing:
-            raise KeyError(f"ECAMP batch lacks {missing}; it needs {list(_REQUIRED_KEYS)} (optional: sr_weight, "
+            raise KeyError(f"ECAMP batch lacks {missing}; it needs {list(_REQUIRED_KEYS)} (optional: sr_region, "
                            "mae_noise), e.g. from EntityAwareMLMd + default collation.")
         image = batch["image"]
         size = self.target_size
@@ -198,7 +198,7 @@ class ECAMPModel(nn.Module):
             batch: ``image (B, C, S, S)`` with ``S = sr_scale * input_size``; the MLM keys of
                 :class:`~raddino_monai.transforms.entity_mlm.EntityAwareMLM` (``input_ids``, ``labels``,
                 ``attention_mask``, ``token_type_ids``, ``mlm_weights``, each ``(B, T)``); optional
-                ``sr_weight (B, 1, S, S)`` region map and ``mae_noise (B, N)`` masking noise.
+                ``sr_region (B, 1, S, S)`` region weight map and ``mae_noise (B, N)`` masking noise.
 
         Returns:
             ``{"loss", "loss_mim", "loss_sr", "loss_mlm"}`` scalars (``loss`` = weighted sum) and, detached,
@@ -220,7 +220,7 @@ class ECAMPModel(nn.Module):
         pred = self.decoder(latent, masking.ids_restore, grid)
         target = patchify(images, p)
         loss_mim = self.mim_loss(pred, target, masking.mask)
-        loss_sr = self.sr_loss(self.super_res(self._pred_pixels(pred, target, grid)), big, batch.get("sr_weight"))
+        loss_sr = self.sr_loss(self.super_res(self._pred_pixels(pred, target, grid)), big, batch.get("sr_region"))
         text = self.report_decoder(batch["input_ids"], batch["attention_mask"], latent, batch["token_type_ids"])
         loss_mlm = self.mlm_loss(text["logits"], batch["labels"], batch["mlm_weights"])
         loss = cfg.mim_weight * loss_mim + cfg.sr_weight * loss_sr + cfg.mlm_weight * loss_mlm

@@ -75,11 +75,11 @@ def test_same_noise_same_mask_and_region_weighting() -> None:
         a, b = model(batch), model(batch)
     assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["loss"], b["loss"])
     with torch.no_grad():
-        ones = model({**batch, "sr_weight": torch.ones(4, 1, 128, 128)})
+        ones = model({**batch, "sr_region": torch.ones(4, 1, 128, 128)})
     torch.testing.assert_close(ones["loss_sr"], a["loss_sr"])  # an all-ones map is the plain MSE
     box = box_region_map(torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 1, 2]), grid=4, box=2, size=128)
     with torch.no_grad():
-        boxed = model({**batch, "sr_weight": box})
+        boxed = model({**batch, "sr_region": box})
     assert float(boxed["loss_sr"]) < float(a["loss_sr"])  # half the area counts, averaged over all pixels
 
 
