@@ -63,6 +63,15 @@ _WORD = re.compile(r"[a-z]+")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
+def _status(before: set[str]) -> str:
+    """``"possible "`` / ``"no "`` / ``""`` from the cue words before a mention ("cannot" > negation > uncertainty)."""
+    if "cannot" in before:  # "cannot exclude X"
+        return "possible "
+    if before & set(_NEGATION_CUES):  # "no ... to suggest X" is negative
+        return "no "
+    return "possible " if before & set(_UNCERTAINTY_CUES) else ""
+
+
 def _forms(term: str) -> list[str]:
     t = term.lower()
     forms = [t, t + "s", t + "es"]
@@ -94,9 +103,11 @@ def keyword_entity_sentence(report: str, entities: Sequence[str] = ECAMP_ENTITIE
     """Keyword default for the entity context: each entity of ``entities`` the report mentions, with its status.
 
     An entity is ``"no <term>"`` when a negation cue (``no``, ``without``, ``negative``, ...) and ``"possible
-    <term>"`` when an uncertainty cue (``possible``, ``may``, ``cannot``, ...) comes earlier in the same clause
-    (clauses end at ``;``, ``but``, ``however``, ``although`` and sentence ends); uncertainty wins over negation. Each
-    entity is reported once, with the status of its first mention, in order of first mention.
+    <term>"`` when an uncertainty cue (``possible``, ``may``, ``suggest``, ...) comes earlier in the same clause
+    (clauses end at ``;``, ``but``, ``however``, ``although`` and sentence ends). Negation wins over uncertainty ("no
+    consolidation to suggest pneumonia"), except after ``cannot`` ("cannot exclude pneumonia"). Cues after the
+    mention are not seen ("pneumonia cannot be excluded" reads as present). Each entity is reported once, with the
+    status of its first mention, in order of first mention.
 
     Args:
         report: free-text report.
@@ -118,9 +129,7 @@ def keyword_entity_sentence(report: str, entities: Sequence[str] = ECAMP_ENTITIE
                 term = table.get(word)
                 if term is None or term in found:
                     continue
-                before = set(words[:i])
-                uncertain, negated = bool(before & set(_UNCERTAINTY_CUES)), bool(before & set(_NEGATION_CUES))
-                found[term] = ("possible " if uncertain else "no " if negated else "") + term
+                found[term] = _status(set(words[:i])) + term
     return ", ".join(found.values()) + "." if found else ""
 
 

@@ -29,6 +29,8 @@ def test_entity_list_is_ecamps() -> None:
         ("No effusion but a small pneumothorax is seen.", "no effusion, pneumothorax."),
         ("Bibasilar opacities may reflect atelectasis. COPD.", "opacity, possible atelectasis, copd."),
         ("Hyperinflated lungs. Calcified granulomas.", "hyperinflate, calcification, granuloma."),
+        ("No focal consolidation to suggest pneumonia. Cannot exclude edema.",
+         "no consolidation, no pneumonia, possible edema."),
         ("The lungs are clear.", ""),
     ],
 )
