@@ -9,7 +9,7 @@ queries all the others, never its own patient (``--exclude_same_patient``). The 
 ``--convirt_dir convirt/image-retrieval --image_root /data/chexpert`` (the folder holding CheXpert-v1.0-small/).
 Without ``--datalist`` / ``--convirt_dir`` the embedded sample data is used. Outputs in ``--output_dir``:
 ``results.{csv,md}`` (Precision@k, mean ± std over queries), ``per_class.csv``, ``per_query.csv``, ``config.json``,
-``embeddings.npz``. See ``raddino_monai.evaluation.image_retrieval_run``.
+``embeddings.npz``. See ``raddino_monai.evaluation.image_retrieval_job``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import fire
 
 from raddino_monai.evaluation.retrieval import DEFAULT_KS
-from raddino_monai.evaluation.retrieval_run import RetrievalConfig, image_retrieval_run
+from raddino_monai.evaluation.retrieval_run import RetrievalConfig, image_retrieval_job
 
 
 def main(
@@ -46,7 +46,7 @@ def main(
         candidate_split=candidate_split, exclude_same_patient=exclude_same_patient, image_size=image_size, fit=fit,
         batch_size=batch_size, device=device, num_workers=num_workers,
     )
-    result = image_retrieval_run(encoder, output_dir, config, datalist=datalist, convirt_dir=convirt_dir,
+    result = image_retrieval_job(encoder, output_dir, config, datalist=datalist, convirt_dir=convirt_dir,
                                  image_root=image_root)
     return result["files"]["markdown"].read_text()
 

@@ -1,7 +1,9 @@
-"""Segmentation heads (linear / ViTDet / UPerNet) on a frozen encoder: train, evaluate, predict ([PAPER] §4.3).
+"""Segmentation heads (linear / ViTDet / UPerNet / ECAMP) on a frozen encoder: train, evaluate, predict ([PAPER] §4.3).
 
     python tools/segment.py train --encoder raddino_vitb14:/models/rad-dino --datalist data/lungs.json \
         --head upernet --output_dir results/seg
+    python tools/segment.py train --encoder mae_vitb16:results/ecamp/encoder --datalist data/siim.json \
+        --head ecamp --loss ecamp_mixed --mask_mode multilabel --image_size 224 --output_dir results/seg_ecamp
     python tools/segment.py evaluate --checkpoint results/seg/model.pt --datalist data/lungs.json \
         --output_dir results/seg_eval
     python tools/segment.py predict --checkpoint results/seg/model.pt --images "['a.png','b.png']" \

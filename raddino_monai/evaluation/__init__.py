@@ -32,7 +32,7 @@ from .retrieval_run import (
     RetrievalConfig,
     datalist_retrieval_sets,
     frozen_image_embedder,
-    image_retrieval_run,
+    image_retrieval_job,
     read_convirt_retrieval_set,
     run_retrieval,
 )
@@ -60,7 +60,7 @@ __all__ = [
     "PROBE_TASKS", "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",
     "DEFAULT_KS", "RETRIEVAL_DIRECTIONS", "evaluate_retrieval", "precision_at_k", "retrieval_records",
-    "RetrievalConfig", "datalist_retrieval_sets", "frozen_image_embedder", "image_retrieval_run",
+    "RetrievalConfig", "datalist_retrieval_sets", "frozen_image_embedder", "image_retrieval_job",
     "read_convirt_retrieval_set", "run_retrieval",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
     "train_segmentation",

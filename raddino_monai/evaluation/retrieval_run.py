@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from raddino_monai.data.datalist import load_datalist
-from raddino_monai.data.sample import sample_datalist_path
+from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.inference import extract_embeddings, load_embeddings
 
 from .retrieval import DEFAULT_KS, RETRIEVAL_DIRECTIONS, evaluate_retrieval, retrieval_records
@@ -45,7 +45,7 @@ __all__ = [
     "datalist_retrieval_sets",
     "frozen_image_embedder",
     "run_retrieval",
-    "image_retrieval_run",
+    "image_retrieval_job",
 ]
 
 #: items (dicts with ``"image"`` paths or ``"text"`` sentences) -> ``(len(items), D)`` embeddings
@@ -230,7 +230,7 @@ def run_retrieval(
     return result
 
 
-def image_retrieval_run(
+def image_retrieval_job(
     encoder: str,
     output_dir: str | Path,
     config: RetrievalConfig,

@@ -30,14 +30,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from raddino_monai.transforms.masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
+from raddino_monai.losses.mixed_focal_dice import MixedFocalDiceLoss
 
 from .augment import AugmentationConfig, segmentation_transforms
 from .head_training import train_head
 from .metrics import dice_per_image, mean_std
 from .segmentation_model import FrozenSegmentationModel
 
-__all__ = ["SegmentationConfig", "MASK_LOSSES", "MASK_DECISIONS", "build_segmentation_model", "binary_masks", "input_size",
-           "train_segmentation", "evaluate_segmentation", "predict_segmentation"]
+__all__ = ["SegmentationConfig", "MASK_LOSSES", "SEGMENTATION_LOSSES", "MASK_DECISIONS", "build_segmentation_model",
+           "binary_masks", "input_size", "train_segmentation", "evaluate_segmentation", "predict_segmentation"]
 
 
 @dataclass
@@ -51,6 +52,8 @@ class SegmentationConfig:
             (:func:`.segmentation_model.default_layer_indices`).
         mask_mode: ``"multiclass"`` (softmax, label map incl. background) or ``"multilabel"`` (sigmoid, one channel
             per structure).
+        loss: training loss, a key of :data:`SEGMENTATION_LOSSES`: ``"dice_ce"`` (ours) or ``"ecamp_mixed"``
+            (ECAMP's 10 * Focal - log Dice; multilabel only).
         class_names: output channel names (multiclass: background first); default ``["background", "foreground"]``
             or ``["structure_0", ...]``.
         mask_values: multiclass pixel value of each class (:class:`raddino_monai.transforms.masks.LoadMask`).
@@ -71,6 +74,7 @@ class SegmentationConfig:
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     layer_indices: tuple[int, ...] | None = None
     mask_mode: str = "multiclass"
+    loss: str = "dice_ce"
     class_names: list[str] | None = None
     mask_values: list[int] | None = None
     image_size: int | None = None
@@ -88,6 +92,10 @@ class SegmentationConfig:
     def __post_init__(self) -> None:
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"SegmentationConfig.mask_mode={self.mask_mode!r}; valid values: {list(MASK_MODES)}.")
+        if self.mask_mode not in SEGMENTATION_LOSSES.get(self.loss, {}):
+            valid = [f"{name} ({'/'.join(modes)})" for name, modes in SEGMENTATION_LOSSES.items()]
+            raise ValueError(f"SegmentationConfig.loss={self.loss!r} with mask_mode={self.mask_mode!r}; valid losses "
+                             f"(mask modes): {valid}.")
         if isinstance(self.augmentation, Mapping):
             self.augmentation = AugmentationConfig(**self.augmentation)
         if self.class_names is None:
@@ -115,6 +123,13 @@ class SegmentationConfig:
 MASK_LOSSES: dict[str, Callable[[], nn.Module]] = {
     "multiclass": lambda: DiceCELoss(softmax=True, to_onehot_y=True),
     "multilabel": lambda: DiceCELoss(sigmoid=True),
+}
+
+#: loss name -> mask mode -> training loss. ``"ecamp_mixed"``: ECAMP's ``MixedLoss(alpha=10)`` on sigmoid logits
+#: (``Fine-tuning/Segmentation/train.py``), :class:`~raddino_monai.losses.mixed_focal_dice.MixedFocalDiceLoss`.
+SEGMENTATION_LOSSES: dict[str, dict[str, Callable[[], nn.Module]]] = {
+    "dice_ce": MASK_LOSSES,
+    "ecamp_mixed": {"multilabel": MixedFocalDiceLoss},
 }
 
 
@@ -198,7 +213,8 @@ def train_segmentation(
     """
     loader = _loader(_with_masks(items, "mask"), config, input_size(model, config), config.augment, shuffle=True)
     optimizer = functools.partial(torch.optim.Adam, lr=config.lr)
-    return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in loader), MASK_LOSSES[config.mask_mode](),
+    return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in loader),
+                      SEGMENTATION_LOSSES[config.loss][config.mask_mode](),
                       optimizer, config.epochs, len(loader), 0, config.device, f"train {config.head}", log)
 
 

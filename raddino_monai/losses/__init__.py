@@ -10,6 +10,13 @@ centre) in buffers; every collective is guarded, so they work with and without :
   negatives gathered from all ranks with gradients.
 * :mod:`.centering`: softmax centering and Sinkhorn-Knopp teacher targets (``CENTERING_REGISTRY``).
 * :class:`TeacherTargetLoss` (:mod:`.teacher_target`): the shared base of the DINO and iBOT losses.
+
+ECAMP (masked image modelling with report supervision) and its segmentation recipe:
+
+* :class:`MaskedPixelLoss` (:mod:`.masked_pixel`): MSE on masked patches (MAE / ECAMP).
+* :class:`SuperResolutionLoss` (:mod:`.super_resolution`): region-weighted MSE of the super-resolved image.
+* :class:`WeightedMLMLoss` (:mod:`.weighted_mlm`): per-token weighted masked-language-model cross-entropy.
+* :class:`MixedFocalDiceLoss` (:mod:`.mixed_focal_dice`): ``10 * Focal - log Dice`` for segmentation heads.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from raddino_monai.losses.dino_clstoken import DINOClsTokenLoss
 from raddino_monai.losses.ibot_patch import IBOTPatchLoss
 from raddino_monai.losses.koleo import KoLeoLoss
 from raddino_monai.losses.teacher_target import TeacherTargetLoss
+from raddino_monai.losses.masked_pixel import MaskedPixelLoss
+from raddino_monai.losses.mixed_focal_dice import MixedFocalDiceLoss
+from raddino_monai.losses.super_resolution import SuperResolutionLoss
+from raddino_monai.losses.weighted_mlm import WeightedMLMLoss
 
 __all__ = [
     "CENTERING_REGISTRY",
@@ -34,6 +45,10 @@ __all__ = [
     "DINOClsTokenLoss",
     "IBOTPatchLoss",
     "KoLeoLoss",
+    "MaskedPixelLoss",
+    "MixedFocalDiceLoss",
+    "SuperResolutionLoss",
+    "WeightedMLMLoss",
     "SinkhornKnoppCentering",
     "SoftmaxCentering",
     "TeacherCentering",

@@ -1,4 +1,5 @@
-"""ViT backbones (transformers Dinov2Model behind a timm-style interface), named architectures and weight I/O.
+"""ViT backbones (transformers Dinov2Model behind a timm-style interface), named architectures, weight I/O, and the
+ECAMP pretraining model (MAE masking + decoder, super-resolution head, image-conditioned BERT report decoder).
 
 Example::
 
@@ -9,8 +10,12 @@ Example::
 from __future__ import annotations
 
 from raddino_monai.models.backbone import RadDinoBackbone
+from raddino_monai.models.context_fusion import ContextFusionLayer
 from raddino_monai.models.dino_head import DINOHead
+from raddino_monai.models.ecamp import ECAMPConfig, ECAMPModel, build_ecamp_model
 from raddino_monai.models.factory import backbone_from_hf_folder, create_backbone
+from raddino_monai.models.mae_decoder import MAEDecoder
+from raddino_monai.models.mae_masking import PatchMasking, encode_visible, patchify, random_masking, unpatchify
 from raddino_monai.models.registry import (
     BACKBONE_SPECS,
     BackboneSpec,
@@ -18,6 +23,9 @@ from raddino_monai.models.registry import (
     get_backbone_spec,
     list_backbones,
 )
+from raddino_monai.models.report_decoder import ReportDecoder, build_report_decoder
+from raddino_monai.models.sincos import sincos_2d_position_embedding
+from raddino_monai.models.sr_head import InterpolateConvSR, box_region_map
 from raddino_monai.models.weights import (
     CheckpointError,
     export_dinov2_safetensors,
@@ -43,4 +51,20 @@ __all__ = [
     "read_backbone_weights",
     "export_hf_folder",
     "export_dinov2_safetensors",
+    # ECAMP (ecamp.py and its parts)
+    "ECAMPConfig",
+    "ECAMPModel",
+    "build_ecamp_model",
+    "MAEDecoder",
+    "PatchMasking",
+    "random_masking",
+    "encode_visible",
+    "patchify",
+    "unpatchify",
+    "sincos_2d_position_embedding",
+    "InterpolateConvSR",
+    "box_region_map",
+    "ContextFusionLayer",
+    "ReportDecoder",
+    "build_report_decoder",
 ]

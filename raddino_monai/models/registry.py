@@ -7,7 +7,8 @@ builds a ``Dinov2WithRegistersModel``; the choice is a dict lookup on that flag,
 
 Sources: [HF] microsoft/rad-dino ``config.json``; [DV2] facebookresearch/dinov2 ``hubconf.py`` /
 ``models/vision_transformer.py`` (``vit_small/base/large/giant2``: img_size 518, patch 14, LayerNorm eps 1e-6,
-qkv_bias, LayerScale with a placeholder ``init_values=1.0``, ViT-g with ``ffn_layer="swiglufused"``).
+qkv_bias, LayerScale with a placeholder ``init_values=1.0``, ViT-g with ``ffn_layer="swiglufused"``); [MAE]
+facebookresearch/mae ``models_mae.py`` (ViT-B/16 encoder of MAE and ECAMP).
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ BACKBONE_SPECS: dict[str, BackboneSpec] = {
         hidden_size=1536, num_hidden_layers=40, num_attention_heads=24, patch_size=14, image_size=518,
         use_swiglu_ffn=True,
         source="[DV2] hubconf dinov2_vitg14 (vit_giant2, ffn_layer=swiglufused)",
+    ),
+    # MAE / timm ViT-B/16 (ECAMP's encoder): no LayerScale in the original, so its weights load with LayerScale 1.0
+    # (identity; the MAE/timm key table fills the factors with ones) and ECAMP keeps them frozen.
+    "mae_vitb16": BackboneSpec(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, patch_size=16, image_size=224,
+        layerscale_value=1.0,
+        source="[MAE] facebookresearch/mae models_mae.py mae_vit_base_patch16 (224 px, patch 16, LayerNorm eps 1e-6, "
+        "qkv_bias, no LayerScale); [ECAMP] ToniChopp/ECAMP Pre-training/module/model_ecamp.py ecamp()",
     ),
     "tiny_vit_p16": BackboneSpec(patch_size=16, source="raddino_monai CPU test model", **_TINY),
     "tiny_vit_p14": BackboneSpec(patch_size=14, source="raddino_monai CPU test model", **_TINY),

@@ -1,5 +1,6 @@
 """MONAI transforms for chest X-rays: loading (PNG/JPEG/DICOM/NIfTI), segmentation masks, RAD-DINO preprocessing,
-SSL augmentation.
+SSL augmentation, ConVIRT's image and sentence transforms, and the report transforms of ECAMP (entity context
+insertion, entity-aware MLM masking).
 
 Every transform comes as an array version and a ``d``-suffixed dictionary version. Loading follows the image
 convention of ``docs/architecture.md``: ``LoadCXR(path)`` -> MetaTensor float32 ``(1, H, W)`` in ``[0, 1]``,
@@ -46,6 +47,15 @@ from raddino_monai.transforms.convirt_augment import (
 )
 from raddino_monai.transforms.resized_crop import RandResizedCrop, RandResizedCropd
 from raddino_monai.transforms.text import ABBREVIATIONS, RandSentence, RandSentenced, split_sentences
+
+# --- report (text) transforms of ECAMP (entity_context.py, entity_mlm.py) ---
+from raddino_monai.transforms.entity_context import (
+    ECAMP_ENTITIES,
+    InsertEntityContext,
+    InsertEntityContextd,
+    keyword_entity_sentence,
+)
+from raddino_monai.transforms.entity_mlm import MLM_KEYS, EntityAwareMLM, EntityAwareMLMd, EntityMLMConfig
 
 __all__ = [
     # errors.py, dicom.py, io.py
@@ -95,4 +105,13 @@ __all__ = [
     "RandSentence",
     "RandSentenced",
     "split_sentences",
+    # --- report (text) transforms of ECAMP ---
+    "ECAMP_ENTITIES",
+    "InsertEntityContext",
+    "InsertEntityContextd",
+    "keyword_entity_sentence",
+    "MLM_KEYS",
+    "EntityAwareMLM",
+    "EntityAwareMLMd",
+    "EntityMLMConfig",
 ]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from raddino_monai.evaluation.heads import (
     HEAD_NUM_INPUTS,
+    ECAMPUpsampleHead,
     SEGMENTATION_HEADS,
     MultiLevelNeck,
     SimpleFeaturePyramid,
@@ -13,8 +15,8 @@ from raddino_monai.evaluation.heads import (
 )
 
 SMALL = {"linear": {}, "vitdet": {"pyramid_channels": 8, "decoder_channels": 8},
-         "upernet": {"neck_channels": 8, "channels": 8}}
-SCALE = {"linear": 1, "vitdet": 4, "upernet": 4}
+         "upernet": {"neck_channels": 8, "channels": 8}, "ecamp": {"features": (8, 8, 8, 8)}}
+SCALE = {"linear": 1, "vitdet": 4, "upernet": 4, "ecamp": 16}
 
 
 @pytest.mark.parametrize("name", sorted(SEGMENTATION_HEADS))
@@ -53,3 +55,27 @@ def test_upernet_ppm_scales_and_errors() -> None:
         create_head("mask2former", 8, 2)
     with pytest.raises(ValueError, match="valid values"):
         SimpleFeaturePyramid(8, 4, scale_factors=(3.0,))
+
+
+def test_ecamp_head_follows_segvit() -> None:
+    # [ECAMP] models_vit.py: seg_head Linear(D, D * r * r), "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", then 4 x
+    # (Conv3x3, BN, ReLU, Upsample x2 bilinear align_corners) with 512/256/128/64 channels and a Conv3x3 output
+    head = ECAMPUpsampleHead(4, 1)
+    assert [s[0].out_channels for s in head.stages] == [512, 256, 128, 64] and head.final_out.out_channels == 1
+    assert [type(m).__name__ for m in head.stages[0]] == ["Conv2d", "BatchNorm2d", "ReLU", "Upsample"]
+    assert head.stages[0][3].align_corners and head.stages[0][3].mode == "bilinear"
+    r2 = ECAMPUpsampleHead(4, 1, features=(2, 2, 2, 2), token_upsample=2)
+    x = torch.randn(1, 4, 2, 3)
+    tokens = r2.seg_head(x.flatten(2).transpose(1, 2))[0].detach().numpy()  # (h*w, p1*p2*c), c fastest
+    captured = []
+    r2.stages.register_forward_hook(lambda m, i, o: captured.append(i[0]))
+    assert r2([x]).shape == (1, 1, 2 * 2 * 16, 3 * 2 * 16)
+    grid = captured[0][0].detach().numpy()  # (c, h*p1, w*p2)
+    for n in range(6):
+        hh, ww = divmod(n, 3)
+        for p1 in range(2):
+            for p2 in range(2):
+                np.testing.assert_allclose(grid[:, hh * 2 + p1, ww * 2 + p2], tokens[n, (p1 * 2 + p2) * 4:][:4],
+                                           rtol=1e-6)
+    with pytest.raises(ValueError, match="4 stage widths"):
+        ECAMPUpsampleHead(4, 1, features=(8, 8))

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from raddino_monai.data.sample import load_sample_datalist
+from raddino_monai.data.sample_data import load_sample_datalist
 from raddino_monai.evaluation.retrieval_run import (
     RetrievalConfig,
     datalist_retrieval_sets,
-    image_retrieval_run,
+    image_retrieval_job,
     read_convirt_retrieval_set,
     run_retrieval,
 )
@@ -108,9 +108,9 @@ def test_run_retrieval_directions() -> None:
         run_retrieval(texts, images, "text_to_text", embedders)
 
 
-def test_image_retrieval_run_files(tmp_path: Path) -> None:
+def test_image_retrieval_job_files(tmp_path: Path) -> None:
     config = RetrievalConfig(ks=(1, 3), image_size=28, batch_size=8)
-    out = image_retrieval_run("tiny_vit_p14", tmp_path / "out", config, datalist=_datalist(tmp_path, sections=True))
+    out = image_retrieval_job("tiny_vit_p14", tmp_path / "out", config, datalist=_datalist(tmp_path, sections=True))
     result = out["result"]
     assert (result["n_queries"], result["n_candidates"]) == (3, 5)
     assert set(result["precision"]) == {1, 3} and all(0.0 <= v <= 1.0 for v in result["precision"].values())

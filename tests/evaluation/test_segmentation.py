@@ -46,7 +46,22 @@ def test_linear_head_modes(tiny_backbone: torch.nn.Module, sample_items: dict, m
     assert list(res["summary"]) == ["dice/lung", "dice"]
 
 
+def test_ecamp_head_with_ecamp_loss(tiny_backbone: torch.nn.Module, sample_items: dict) -> None:
+    cfg = SegmentationConfig(head="ecamp", head_kwargs={"features": (8, 8, 8, 8)}, mask_mode="multilabel",
+                             loss="ecamp_mixed", class_names=["lung"], image_size=28, epochs=2, batch_size=3,
+                             augment=False)
+    model = build_segmentation_model(tiny_backbone, cfg)
+    history = train_segmentation(model, sample_items["masked"][:3], cfg)
+    assert len(history) == 2 and all(np.isfinite(history))
+    res = evaluate_segmentation(model, sample_items["masked_test"][:2], cfg)
+    assert 0.0 <= res["summary"]["dice/lung"][0] <= 1.0
+
+
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="valid values"):
         SegmentationConfig(mask_mode="instance")
+    with pytest.raises(ValueError, match=r"ecamp_mixed \(multilabel\)"):
+        SegmentationConfig(loss="ecamp_mixed")  # ECAMP's sigmoid loss needs multilabel masks
+    with pytest.raises(ValueError, match="valid losses"):
+        SegmentationConfig(loss="focal")
     assert SegmentationConfig().lr == 5e-4 and SegmentationConfig().batch_size == 80

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference.visualize import (
     cls_attention,
     patch_similarity,

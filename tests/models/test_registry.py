@@ -10,7 +10,7 @@ from raddino_monai.models.registry import build_hf_config
 
 def test_names_match_contract() -> None:
     assert list_backbones() == sorted(
-        ["raddino_vitb14", "dinov2_vits14", "dinov2_vitb14", "dinov2_vitl14", "dinov2_vitg14"]
+        ["raddino_vitb14", "dinov2_vits14", "dinov2_vitb14", "dinov2_vitl14", "dinov2_vitg14", "mae_vitb16"]
         + ["tiny_vit_p16", "tiny_vit_p14"]
     )
 
@@ -23,6 +23,14 @@ def test_raddino_spec_matches_hf_config() -> None:
     assert config.layer_norm_eps == 1e-6 and config.qkv_bias and not config.use_swiglu_ffn
     assert config.layerscale_value == 1.0 and config.drop_path_rate == 0.0 and config.hidden_act == "gelu"
     assert config.architectures == ["Dinov2Model"] and not hasattr(config, "num_register_tokens")
+
+
+def test_mae_vitb16_is_the_mae_vit_base() -> None:
+    # [MAE] models_mae.py mae_vit_base_patch16: 768 wide, 12 blocks, 12 heads, patch 16 at 224 px, eps 1e-6
+    config = build_hf_config(get_backbone_spec("mae_vitb16"))
+    assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (768, 12, 12)
+    assert (config.patch_size, config.image_size, config.mlp_ratio, config.layer_norm_eps) == (16, 224, 4, 1e-6)
+    assert config.qkv_bias and config.layerscale_value == 1.0 and not config.use_swiglu_ffn
 
 
 def test_vitg_uses_swiglu() -> None:

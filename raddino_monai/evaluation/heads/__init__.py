@@ -1,4 +1,5 @@
-"""Segmentation heads for frozen ViT features (paper §4.3, Table 6): linear, ViTDet and UPerNet.
+"""Segmentation heads for frozen ViT features (paper §4.3, Table 6): linear, ViTDet and UPerNet; ECAMP's conv
+up-sampling decoder (``ecamp``).
 
 Every head is an ``nn.Module`` built as ``cls(in_channels, num_classes, num_inputs=..., **kwargs)`` whose
 ``forward(features: list[Tensor (B, D, h, w)]) -> Tensor (B, C, h', w')`` takes the backbone maps of
@@ -12,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from .blocks import ConvNormAct, LayerNorm2d
+from .ecamp import ECAMPUpsampleHead
 from .linear import LinearHead
 from .upernet import MultiLevelNeck, PyramidPoolingModule, UPerHead, UPerNetHead
 from .vitdet import SimpleFeaturePyramid, ViTDetHead
@@ -21,6 +23,7 @@ __all__ = [
     "HEAD_NUM_INPUTS",
     "create_head",
     "ConvNormAct",
+    "ECAMPUpsampleHead",
     "LayerNorm2d",
     "LinearHead",
     "MultiLevelNeck",
@@ -36,17 +39,18 @@ SEGMENTATION_HEADS: dict[str, type[nn.Module]] = {
     "linear": LinearHead,
     "vitdet": ViTDetHead,
     "upernet": UPerNetHead,
+    "ecamp": ECAMPUpsampleHead,
 }
 
-#: name -> number of backbone layers the head consumes (linear and ViTDet: last layer only; UPerNet: 4 layers).
-HEAD_NUM_INPUTS: dict[str, int] = {"linear": 1, "vitdet": 1, "upernet": 4}
+#: name -> number of backbone layers the head consumes (linear, ViTDet, ECAMP: last layer only; UPerNet: 4 layers).
+HEAD_NUM_INPUTS: dict[str, int] = {"linear": 1, "vitdet": 1, "upernet": 4, "ecamp": 1}
 
 
 def create_head(name: str, in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     """Build a segmentation head by name.
 
     Args:
-        name: one of :data:`SEGMENTATION_HEADS` (``linear``, ``vitdet``, ``upernet``).
+        name: one of :data:`SEGMENTATION_HEADS` (``linear``, ``vitdet``, ``upernet``, ``ecamp``).
         in_channels: backbone width D.
         num_classes: output channels C.
         kwargs: head-specific options (e.g. ``channels``, ``neck_channels`` for UPerNet).

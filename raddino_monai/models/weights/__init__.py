@@ -1,9 +1,19 @@
-"""Checkpoint I/O: safe loading, DINOv2 <-> Hugging Face backbone naming, HF folder export, DINO head files."""
+"""Checkpoint I/O: safe loading, DINOv2 / MAE-timm <-> Hugging Face backbone naming, HF folder export, DINO head
+files."""
 
 from __future__ import annotations
 
 from raddino_monai.models.weights.convert import convert_head, convert_to_dinov2, convert_to_hf, infer_spec
-from raddino_monai.models.weights.dinov2_keys import dinov2_to_hf, hf_to_dinov2, memory_to_released, released_to_memory
+from raddino_monai.models.weights.dinov2_keys import (
+    TIMM_NON_BACKBONE,
+    dinov2_or_timm_to_hf,
+    dinov2_to_hf,
+    hf_to_dinov2,
+    hf_to_timm,
+    memory_to_released,
+    released_to_memory,
+    timm_to_hf,
+)
 from raddino_monai.models.weights.head_file import (
     dino_head_state_dict_from_released,
     dino_head_state_dict_to_released,
@@ -25,6 +35,10 @@ __all__ = [
     "load_checkpoint",
     "dinov2_to_hf",
     "hf_to_dinov2",
+    "TIMM_NON_BACKBONE",
+    "timm_to_hf",
+    "hf_to_timm",
+    "dinov2_or_timm_to_hf",
     "memory_to_released",
     "released_to_memory",
     "is_hf_folder",

@@ -7,6 +7,12 @@
 * **Released HF** (what transformers 4.x holds in memory and every version writes to ``model.safetensors``):
   ``encoder.layer.i.attention.attention.query/key/value``, ``attention.output.dense``, ``layer_scale1.lambda1``,
   ``mlp.fc1/fc2`` or SwiGLU ``mlp.weights_in/weights_out``; ``layernorm``.
+* **MAE / timm** (facebookresearch/mae ``models_mae.py``, timm ``VisionTransformer`` without ``init_values``; ECAMP's
+  encoder): DINOv2 naming without LayerScale and without the backbone mask token. :func:`timm_to_hf` fills
+  ``layer_scale*.lambda1`` with ones (identity) and ``embeddings.mask_token`` with zeros (transformers' init; only
+  iBOT-style masking uses it), and drops the non-backbone parts an MAE / ECAMP checkpoint carries
+  (:data:`TIMM_NON_BACKBONE`). Which of the two namings a ``patch_embed.proj.weight`` file uses is decided by the
+  presence of ``blocks.i.ls1.gamma`` (:func:`dinov2_or_timm_to_hf`).
 * **In-memory transformers 5.x**: ``attention.q_proj/k_proj/v_proj/o_proj`` and SwiGLU
   ``mlp.gate_proj/up_proj/down_proj`` (transformers 5 converts on load/save through ``conversion_mapping.py``; we map
   explicitly, so the same code serves 4.x and 5.x models).
@@ -31,6 +37,10 @@ __all__ = [
     "normalize_block_chunks",
     "dinov2_to_hf",
     "hf_to_dinov2",
+    "TIMM_NON_BACKBONE",
+    "timm_to_hf",
+    "hf_to_timm",
+    "dinov2_or_timm_to_hf",
     "memory_to_released",
     "released_to_memory",
 ]
@@ -73,9 +83,20 @@ _MEMORY_RENAMES = {
 # released HF module -> in-memory 5.x parts (SwiGLU gate first: DINOv2 ``x1, x2 = w12(x).chunk(2)``, silu(x1) * x2)
 _MEMORY_FUSED = {"mlp.weights_in": ("mlp.gate_proj", "mlp.up_proj")}
 
+#: MAE / timm / ECAMP checkpoint key prefixes that are not part of the ViT backbone -> what they are
+TIMM_NON_BACKBONE = {
+    "decoder_": "MAE pixel decoder (decoder_embed, decoder_blocks, decoder_norm, decoder_pred, decoder_pos_embed)",
+    "mask_token": "MAE decoder mask token (1, 1, D_decoder), not a backbone parameter in MAE naming",
+    "head.": "timm classifier head",
+    "super_res.": "ECAMP super-resolution head",
+    "bert_encoder.": "ECAMP report decoder",
+    "bert_mlp.": "ECAMP image-to-text projection",
+}
+
 _HF_BLOCK_RE = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
 _DV2_BLOCK_RE = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _DV2_CHUNK_RE = re.compile(r"^blocks\.\d+\.(\d+)\.(.+)$")
+_DV2_LS_RE = re.compile(r"^blocks\.\d+\.ls[12]\.gamma$")
 _PARAM_RE = re.compile(r"^(.+)\.(weight|bias)$")
 
 
@@ -213,6 +234,56 @@ def hf_to_dinov2(state: Mapping[str, torch.Tensor], source: str | Path = "<state
     if unknown:
         raise _fail(source, "unexpected keys for a Hugging Face Dinov2 backbone", unknown)
     return out
+
+
+def timm_to_hf(state: Mapping[str, torch.Tensor], source: str | Path = "<state_dict>") -> dict[str, torch.Tensor]:
+    """MAE / timm ViT naming -> released HF naming (LayerScale 1, zero mask token; see the module docstring).
+
+    Args:
+        state: ``patch_embed.*``, ``cls_token``, ``pos_embed``, ``blocks.i.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,
+            mlp.fc2}``, ``norm``; keys under :data:`TIMM_NON_BACKBONE` are dropped.
+        source: name used in error messages.
+
+    Raises:
+        CheckpointError: LayerScale keys (a DINOv2 checkpoint), keys no rule maps, or no CLS token (listed).
+    """
+    backbone = {k: v for k, v in state.items() if not k.startswith(tuple(TIMM_NON_BACKBONE))}
+    layerscale = [k for k in backbone if _DV2_LS_RE.match(k)]
+    if layerscale:
+        raise _fail(source, "LayerScale keys in an MAE/timm-named backbone (use dinov2_to_hf)", layerscale)
+    out = dinov2_to_hf(backbone, source)
+    if "embeddings.cls_token" not in out:
+        raise _fail(source, "an MAE/timm backbone needs cls_token; found keys", backbone)
+    dim, dtype = out["embeddings.cls_token"].shape[-1], out["embeddings.cls_token"].dtype
+    for i in sorted({m.group(1) for k in out if (m := _HF_BLOCK_RE.match(k))}, key=int):
+        for ls in _LAYER_SCALE:
+            out[f"encoder.layer.{i}.{ls}"] = torch.ones(dim, dtype=dtype)
+    out["embeddings.mask_token"] = torch.zeros(1, dim, dtype=dtype)
+    return out
+
+
+def hf_to_timm(state: Mapping[str, torch.Tensor], source: str | Path = "<state_dict>") -> dict[str, torch.Tensor]:
+    """Released (or 5.x in-memory) HF naming -> MAE / timm naming (inverse of :func:`timm_to_hf`).
+
+    Raises:
+        CheckpointError: LayerScale factors other than 1 (the model is not a plain MAE/timm ViT), or keys no rule
+            maps (listed).
+    """
+    dv2 = hf_to_dinov2(state, source)
+    gammas = [k for k in dv2 if _DV2_LS_RE.match(k)]
+    not_one = [k for k in gammas if not bool(torch.all(dv2[k] == 1))]
+    if not_one:
+        raise _fail(source, "LayerScale factors other than 1 have no MAE/timm name (that ViT has no LayerScale)",
+                    not_one)
+    return {k: v for k, v in dv2.items() if k not in set(gammas) | {"mask_token"}}
+
+
+def dinov2_or_timm_to_hf(
+    state: Mapping[str, torch.Tensor], source: str | Path = "<state_dict>"
+) -> dict[str, torch.Tensor]:
+    """Convert a ``patch_embed.proj.weight``-style state: DINOv2 naming when it has LayerScale keys, else MAE/timm."""
+    state = normalize_block_chunks(state)
+    return dinov2_to_hf(state, source) if any(_DV2_LS_RE.match(k) for k in state) else timm_to_hf(state, source)
 
 
 def memory_to_released(

@@ -6,6 +6,8 @@ Sources, told apart by content (directory layout and parameter names, never file
   under a task-model prefix such as ``dinov2.``);
 * a DINOv2-format file (``.pth`` or ``.safetensors``, e.g. RAD-DINO ``backbone_compatible.safetensors``, a hub
   ``dinov2_vitb14_pretrain.pth``, or a training checkpoint with ``teacher.backbone.*`` keys: pass ``prefix``);
+* an MAE / timm-named file (``mae_pretrain_vit_base.pth``, an ECAMP checkpoint; no LayerScale keys), converted by
+  :func:`~raddino_monai.models.weights.dinov2_keys.timm_to_hf`;
 * a file of HF-named tensors.
 """
 
@@ -17,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from raddino_monai.models.weights.dinov2_keys import DINOV2_MARKER, HF_MARKER, dinov2_to_hf, released_to_memory
+from raddino_monai.models.weights.dinov2_keys import (
+    DINOV2_MARKER,
+    HF_MARKER,
+    dinov2_or_timm_to_hf,
+    released_to_memory,
+)
 from raddino_monai.models.weights.hf_folder import read_hf_folder
 from raddino_monai.models.weights.safe_load import CheckpointError, load_checkpoint, select_prefix
 
@@ -29,7 +36,7 @@ __all__ = ["read_backbone_weights", "load_released_state", "load_backbone_weight
 # marker key -> converter to released HF naming (identity for HF-named checkpoints)
 _FORMATS: dict[str, Any] = {
     HF_MARKER: lambda state, source: dict(state),
-    DINOV2_MARKER: dinov2_to_hf,
+    DINOV2_MARKER: dinov2_or_timm_to_hf,  # DINOv2 naming, or MAE/timm naming when there is no LayerScale
 }
 
 

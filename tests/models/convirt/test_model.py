@@ -106,7 +106,7 @@ def test_pipeline_from_datalist_items_to_a_loss(tiny_bert_dir: Path) -> None:
     """The pieces the engine will chain: LoadCXRd -> ConVIRT augmentations + one sentence -> tokens -> model -> loss."""
     from monai.transforms import Compose
 
-    from raddino_monai.data.sample import load_sample_datalist
+    from raddino_monai.data.sample_data import load_sample_datalist
     from raddino_monai.transforms import ConVIRTAugmentConfig, LoadCXRd, RandSentenced, convirt_augmentations
 
     reports = ["The heart is mildly enlarged. No pneumothorax.", "Small left pleural effusion. The lungs are clear."]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -140,3 +141,59 @@ def test_dinov2_weights_give_dinov2_outputs(swiglu: bool) -> None:
         expected = _dinov2_reference_forward(dinov2, x, heads=3, eps=1e-6)
         got = target.model(pixel_values=x).last_hidden_state
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# --- MAE / timm naming (ECAMP's encoder) ---
+
+
+def _timm_state(backbone) -> dict[str, torch.Tensor]:
+    """MAE/timm-named weights with arbitrary values (LayerScale 1 stays implicit: that naming has none)."""
+    from raddino_monai.models.weights import hf_to_timm
+
+    return {k: v + 0.01 * torch.randn_like(v) for k, v in hf_to_timm(released_state_dict(backbone)).items()}
+
+
+def test_timm_names_and_round_trip() -> None:
+    from raddino_monai.models.weights import hf_to_timm, timm_to_hf
+
+    backbone = create_backbone("tiny_vit_p16", num_hidden_layers=2)
+    timm = hf_to_timm(released_state_dict(backbone))
+    assert {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.1.attn.qkv.weight", "blocks.0.attn.proj.bias",
+            "blocks.0.mlp.fc2.weight", "norm.weight"} <= set(timm)
+    assert not any("ls1" in k or "ls2" in k or k == "mask_token" for k in timm)
+    released = released_state_dict(backbone)
+    back = timm_to_hf(timm)
+    assert set(back) == set(released)
+    for key, value in released.items():
+        torch.testing.assert_close(back[key], value, rtol=0, atol=0, msg=key)  # LayerScale 1, mask token 0
+
+
+def test_mae_checkpoint_file_loads_and_computes_the_mae_vit(tmp_path) -> None:
+    from reference.numpy_vit import vit_forward
+
+    source = create_backbone("tiny_vit_p16", num_hidden_layers=2, image_size=64)
+    timm = _timm_state(source)
+    extra = {"decoder_embed.weight": torch.zeros(16, 192), "decoder_pos_embed": torch.zeros(1, 17, 16),
+             "mask_token": torch.zeros(1, 1, 16), "decoder_blocks.0.attn.qkv.weight": torch.zeros(48, 16),
+             "bert_mlp.weight": torch.zeros(8, 192), "super_res.conv1.weight": torch.zeros(3, 3, 3, 3)}
+    torch.save({"model": {**timm, **extra}, "epoch": 3}, tmp_path / "mae_pretrain_vit.pth")  # MAE / ECAMP layout
+    target = create_backbone("tiny_vit_p16", num_hidden_layers=2, image_size=64,
+                             weights=tmp_path / "mae_pretrain_vit.pth").eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got = target.model(pixel_values=x).last_hidden_state
+    ref = vit_forward({k: v.numpy() for k, v in timm.items()}, x.numpy(), num_heads=3)
+    np.testing.assert_allclose(got.numpy(), ref, atol=2e-4)
+
+
+def test_timm_errors() -> None:
+    from raddino_monai.models.weights import hf_to_timm, timm_to_hf
+
+    scaled = create_backbone("tiny_vit_p16", num_hidden_layers=1, layerscale_value=0.5)
+    with pytest.raises(CheckpointError, match="LayerScale factors other than 1.*blocks.0.ls1.gamma"):
+        hf_to_timm(released_state_dict(scaled))
+    timm = _timm_state(create_backbone("tiny_vit_p16", num_hidden_layers=1))
+    with pytest.raises(CheckpointError, match="fc_norm.weight"):
+        timm_to_hf({**timm, "fc_norm.weight": torch.ones(192)}, "finetuned.pth")  # MAE global-pool fine-tune
+    with pytest.raises(CheckpointError, match="LayerScale keys"):
+        timm_to_hf({**timm, "blocks.0.ls1.gamma": torch.ones(192)})
