@@ -25,6 +25,7 @@ from .segmentation import (
     build_segmentation_model,
     evaluate_segmentation,
     predict_segmentation,
+    segmentation_examples,
     train_segmentation,
 )
 from .segmentation_model import FrozenSegmentationModel
@@ -41,7 +42,7 @@ __all__ = [
     "TASKS", "classification_metrics", "dice_per_image", "mean_std", "summarise_runs",
     "ProbeClassifier",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
-    "train_segmentation",
+    "segmentation_examples", "train_segmentation",
     "FrozenSegmentationModel",
     "markdown_table", "write_results",
 ]
