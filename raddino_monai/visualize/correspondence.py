@@ -55,7 +55,7 @@ def save_patch_similarity_png(
     patch_size: int,
     path: str | Path,
 ) -> Path:
-    """Write source (query patch boxed) and target (similarity overlay with a colour bar) side by side to one PNG.
+    """Write source (query patch boxed) and target (similarity overlay, best match boxed, colour bar) to one PNG.
 
     Args:
         source: ``(3, H, W)`` source image.
@@ -76,11 +76,18 @@ def save_patch_similarity_png(
     row, col = query
     ax_s.add_patch(Rectangle((col * patch_size, row * patch_size), patch_size, patch_size, fill=False, color="red"))
     ax_s.set_title(f"source: query patch (row {row}, col {col}) in red", fontsize=8)
-    up = np.kron(similarity.numpy(), np.ones((patch_size, patch_size)))
+    sim = similarity.numpy()
+    up = np.kron(sim, np.ones((patch_size, patch_size)))
     ax_t.imshow(display_image(target), cmap="gray")
-    shown = ax_t.imshow(up, cmap="viridis", alpha=0.55, vmin=-1.0, vmax=1.0)
-    fig.colorbar(shown, ax=ax_t, fraction=0.046, label="cosine similarity")
-    ax_t.set_title("target: similarity of each patch to the query", fontsize=8)
+    # the colour range is the map's own (similarities of one encoder cluster in a narrow band); the bar gives values
+    shown = ax_t.imshow(up, cmap="viridis", alpha=0.55, vmin=float(sim.min()), vmax=float(sim.max()))
+    best_row, best_col = np.unravel_index(int(np.argmax(sim)), sim.shape)
+    ax_t.add_patch(Rectangle((best_col * patch_size, best_row * patch_size), patch_size, patch_size, fill=False,
+                             color="red"))
+    bar = fig.colorbar(shown, ax=ax_t, fraction=0.046)
+    bar.ax.tick_params(labelsize=6)
+    bar.set_label("cosine similarity to the query patch", fontsize=7)
+    ax_t.set_title(f"target: best match (red) at row {best_row}, col {best_col}, cos {sim.max():.3f}", fontsize=8)
     for ax in (ax_s, ax_t):
         ax.axis("off")
     return save_figure(fig, path)
