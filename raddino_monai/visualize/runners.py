@@ -46,7 +46,7 @@ from raddino_monai.visualize.pca_maps import patch_features, patch_pca_rgb, save
 from raddino_monai.visualize.segmentation import save_segmentation_figure, spread_by_rank
 
 __all__ = ["load_encoders", "load_images", "attention_run", "correspondence_run", "pca_run", "datalist_features",
-           "embedding_map_run", "neighbours_run", "segmentation_figure_run"]
+           "embedding_map_run", "exclusion_mask", "neighbours_run", "segmentation_figure_run"]
 
 
 def load_encoders(specs: Sequence[str]) -> dict[str, RadDinoBackbone]:
@@ -115,8 +115,8 @@ def datalist_features(
     """Datalist items and, per encoder, their CLS features ``(N, D)`` in item order.
 
     Features come from :func:`~raddino_monai.inference.extract_embeddings` (written to
-    ``<out_dir>/embeddings/<label>.npz``) for each spec in ``encoders``, and from earlier extraction files in
-    ``embeddings`` (label = file stem).
+    ``<out_dir>/embeddings/<label>.npz``, extracted again on every run) for each spec in ``encoders``, and from
+    earlier extraction files in ``embeddings`` (label = file stem; pass those files to plot again without a model).
 
     Raises:
         ValueError: neither encoders nor embeddings given, or an embedding file lacks images of the datalist (named).
@@ -161,6 +161,20 @@ def embedding_map_run(
             for m in methods}
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
+
+
+def exclusion_mask(items: Sequence[Mapping[str, Any]], key: str | None) -> np.ndarray:
+    """``(N, N)`` bool: True where item j may not be a neighbour of item i (itself, or the same non-empty ``key``).
+
+    An item without a value for ``key`` excludes only itself.
+    """
+    groups = np.array([str(it[key]) if key and not _blank(it.get(key)) else f"\0item {i}"  # no real value looks so
+                       for i, it in enumerate(items)], dtype=object)
+    return (groups[:, None] == groups[None, :]) | np.eye(len(items), dtype=bool)
+
+
 def _pick_queries(labels: Sequence[str], n: int) -> list[int]:
     """``n`` indices, one per label value in turn (most frequent value first), in datalist order within a value."""
     by_label: dict[str, list[int]] = {}
@@ -194,8 +208,7 @@ def neighbours_run(
     known = [i for i, lab in enumerate(labels) if lab != UNKNOWN]
     if len(known) <= k:
         raise ValueError(f"{len(known)} images have a known {label_key!r}; precision@{k} needs more than {k}.")
-    groups = np.array([str(it.get(exclude_key, i)) if exclude_key else str(i) for i, it in enumerate(items)])
-    exclude = (groups[known][:, None] == groups[known][None, :]) | np.eye(len(known), dtype=bool)
+    exclude = exclusion_mask([items[i] for i in known], exclude_key)
     lab = [labels[i] for i in known]
     shown = _pick_queries(lab, n_queries)
     load = LoadCXR()

@@ -64,6 +64,15 @@ def test_embedding_map_and_neighbour_runs(tmp_path, check_png):
     check_png(grids["tiny_vit_p14"], min_side=300)
 
 
+def test_exclusion_mask_groups_by_patient_and_never_by_accident():
+    items = [{"patient_id": "3"}, {"patient_id": "3"}, {"patient_id": None}, {}, {"patient_id": "7"}]
+    mask = runners.exclusion_mask(items, "patient_id")
+    expected = np.eye(5, dtype=bool)
+    expected[0, 1] = expected[1, 0] = True  # same patient; the items without an id exclude only themselves
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(runners.exclusion_mask(items, None), np.eye(5, dtype=bool))
+
+
 def test_segment_evaluate_writes_the_figure(tmp_path, check_png):
     seg = _tool("segment")
     fire.Fire(seg.train, command=["--encoder", "tiny_vit_p14", "--output_dir", str(tmp_path / "seg"), "--head",
