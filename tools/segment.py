@@ -11,18 +11,22 @@
 
 ``train`` writes ``model.pt`` (+ ``model.json``), per-image Dice, ``results.{csv,md}``, ``config.json`` and TensorBoard
 logs; its flags are the fields of ``raddino_monai.evaluation.SegmentationConfig`` (which holds the defaults and their
-sources). ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``).
+sources). ``evaluate`` writes the same tables and ``segmentation_examples.png`` (input, ground truth, prediction and
+errors for test images spread over the Dice ranking); ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with
+``--nifti``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import fire
 
 from raddino_monai.evaluation.runners import JOBS, options_signature, segment_evaluate_job, segment_predict_job
 from raddino_monai.evaluation.segmentation import SegmentationConfig
+from raddino_monai.visualize.runners import segmentation_figure_job
 
 
 def train(encoder: str, datalist: str | None = None, output_dir: str = "results/segmentation", **options: Any) -> str:
@@ -36,10 +40,15 @@ train.__signature__ = options_signature(train, SegmentationConfig)  # type: igno
 
 def evaluate(
     checkpoint: str, datalist: str | None = None, output_dir: str = "results/segmentation_eval", device: str = "cpu",
-    split: str = "test",
+    split: str = "test", n_examples: int = 6,
 ) -> str:
-    """Dice of a saved head on a datalist split; prints the table."""
-    return segment_evaluate_job(checkpoint, datalist, output_dir, device, split)["files"]["markdown"].read_text()
+    """Dice of a saved head on a datalist split; prints the table; ``segmentation_examples.png`` shows
+    ``n_examples`` images spread over the Dice ranking (0: no figure)."""
+    result = segment_evaluate_job(checkpoint, datalist, output_dir, device, split)
+    if n_examples > 0:
+        segmentation_figure_job(checkpoint, datalist, Path(output_dir) / "segmentation_examples.png",
+                                result["per_image"], device, split, n_examples)
+    return result["files"]["markdown"].read_text()
 
 
 def predict(

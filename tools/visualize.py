@@ -1,74 +1,77 @@
-r"""Attention maps and patch correspondences of an encoder, written as PNG files.
+r"""What a frozen encoder sees, as PNG files: attention, patch correspondence, PCA maps, embedding maps, neighbours.
 
-    python tools/visualize.py --image chest.png --hf_folder runs/raddino/hf_teacher --out_dir viz/
-    python tools/visualize.py --image a.dcm --target b.png --arch raddino_vitb14 \
-        --weights rad-dino/backbone_compatible.safetensors --query "(18,12)"
+    python tools/visualize.py attention --image chest.png --encoder raddino_vitb14:/models/rad-dino --out_dir viz/
+    python tools/visualize.py correspondence --image a.dcm --target b.png --encoder raddino_vitb14:/models/rad-dino \
+        --query "(18,12)" --out_dir viz/
+    python tools/visualize.py pca --images "['a.png','b.png','c.png','d.png']" --encoder raddino_vitb14:/models/rad-dino
+    python tools/visualize.py embedding_map --datalist data/cxr.json \
+        --encoders "['raddino_vitb14:/models/rad-dino','dinov2_vitb14:/models/dinov2','raddino_vitb14']" \
+        --keys "['view','sex','age','finding']"
+    python tools/visualize.py neighbours --datalist data/cxr.json --encoders "['raddino_vitb14:/models/rad-dino']" \
+        --label_key finding --k 5
 
-Writes ``attention.png`` (CLS attention of the last block, per head) and, with ``--target``, ``patch_similarity.png``
-(cosine similarity of every target patch to the query patch of the image). Library code:
-:mod:`raddino_monai.inference.visualize`.
+Encoders are ``arch`` (random init) or ``arch:weights`` (local HF folder or checkpoint), as in ``tools/evaluate.py``.
+``embedding_map`` and ``neighbours`` also take ``--embeddings "['emb.npz']"`` written by
+``tools/extract_embeddings.py`` (no model run). Library code: :mod:`raddino_monai.visualize`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import fire
 
-from raddino_monai.inference.visualize import (
-    cls_attention,
-    patch_similarity,
-    save_attention_png,
-    save_patch_similarity_png,
+from raddino_monai.visualize.runners import (
+    attention_job,
+    correspondence_job,
+    embedding_map_job,
+    neighbours_job,
+    pca_job,
 )
-from raddino_monai.models import backbone_from_hf_folder, create_backbone
-from raddino_monai.transforms import LoadCXR, raddino_preprocessing_array
 
 
-def visualize(
-    image: str,
-    out_dir: str = "visualize",
-    hf_folder: str | None = None,
-    arch: str = "raddino_vitb14",
-    weights: str | None = None,
-    target: str | None = None,
-    query: tuple[int, int] | None = None,
-    image_size: int | None = None,
-    fit: str = "crop",
-) -> dict[str, str]:
-    """Write attention (and patch-similarity) PNGs for one image.
+def attention(image: str, encoder: str = "raddino_vitb14", out_dir: str = "visualize", image_size: int | None = None,
+              fit: str = "crop", mass: float | None = 0.6, upsample: str = "nearest") -> str:
+    """``attention.png``: last-block CLS attention per head at input resolution, with DINO's top-``mass`` masks."""
+    return str(attention_job(image, Path(out_dir) / "attention.png", encoder, image_size, fit, mass, upsample))
 
-    Args:
-        image: CXR file (PNG/JPEG/DICOM/NIfTI).
-        out_dir: output folder.
-        hf_folder: HF model folder (config.json + model.safetensors); takes precedence over ``arch``/``weights``.
-        arch: registered architecture when no ``hf_folder`` is given.
-        weights: checkpoint for ``arch`` (DINOv2 or HF naming); random init if omitted.
-        target: second image for the patch correspondence map.
-        query: ``(row, col)`` query patch; default the centre of the grid.
-        image_size: input side; default the backbone's ``image_size``.
-        fit: ``"crop"`` (RAD-DINO), ``"pad"`` or ``"resize"``.
 
-    Returns:
-        ``{"attention": path, "patch_similarity": path?}``.
-    """
-    backbone = backbone_from_hf_folder(hf_folder) if hf_folder else create_backbone(arch, weights=weights)
-    size = int(image_size or backbone.model.config.image_size)
-    prep = raddino_preprocessing_array(size=size, fit=fit)
-    load = LoadCXR()
-    src = prep(load(image))
-    out = Path(out_dir)
-    written = {"attention": str(save_attention_png(src, cls_attention(backbone, src), out / "attention.png", image))}
-    if target is not None:
-        tgt = prep(load(target))
-        grid = size // backbone.patch_size
-        q = tuple(query) if query is not None else (grid // 2, grid // 2)
-        sim = patch_similarity(backbone, src, tgt, q)
-        written["patch_similarity"] = str(
-            save_patch_similarity_png(src, tgt, sim, q, backbone.patch_size, out / "patch_similarity.png")
-        )
-    return written
+def correspondence(image: str, target: str, encoder: str = "raddino_vitb14", out_dir: str = "visualize",
+                   query: tuple[int, int] | None = None, image_size: int | None = None, fit: str = "crop") -> str:
+    """``patch_similarity.png``: similarity of every ``target`` patch to the ``query`` patch (row, col) of ``image``."""
+    return str(correspondence_job(image, target, Path(out_dir) / "patch_similarity.png", encoder, query, image_size,
+                                  fit))
+
+
+def pca(images: Sequence[str], encoder: str = "raddino_vitb14", out_dir: str = "visualize",
+        image_size: int | None = None, fit: str = "crop", background_threshold: float | None = 0.0,
+        scaling: str = "sigmoid") -> str:
+    """``pca.png``: DINOv2-style RGB maps of patch features, one PCA across all ``images``."""
+    files = [images] if isinstance(images, str) else list(images)
+    return str(pca_job(files, Path(out_dir) / "pca.png", encoder, image_size, fit, background_threshold, scaling))
+
+
+def embedding_map(datalist: str, encoders: Sequence[str] = (), embeddings: Sequence[str] = (),
+                  out_dir: str = "visualize", keys: Sequence[str] = ("view", "sex", "age", "finding"),
+                  methods: Sequence[str] = ("pca", "tsne"), split: str | None = None, image_size: int | None = None,
+                  fit: str = "crop", k: int = 10, batch_size: int = 16, device: str = "cpu") -> dict[str, str]:
+    """``embedding_map_<method>.png``: 2-D maps of CLS features, one row per metadata key, one column per encoder."""
+    written = embedding_map_job(datalist, out_dir, list(encoders), list(embeddings), list(keys), list(methods), split,
+                                image_size, fit, k, batch_size, device)
+    return {method: str(path) for method, path in written.items()}
+
+
+def neighbours(datalist: str, encoders: Sequence[str] = (), embeddings: Sequence[str] = (),
+               out_dir: str = "visualize", label_key: str = "finding", k: int = 5, n_queries: int = 4,
+               exclude_key: str | None = "patient_id", split: str | None = None, image_size: int | None = None,
+               fit: str = "crop", batch_size: int = 16, device: str = "cpu") -> dict[str, str]:
+    """``neighbours_<encoder>.png``: queries and their k nearest images, same-label precision@k in the title."""
+    written = neighbours_job(datalist, out_dir, list(encoders), list(embeddings), label_key, k, n_queries,
+                             exclude_key, split, image_size, fit, batch_size, device)
+    return {name: str(path) for name, path in written.items()}
 
 
 if __name__ == "__main__":
-    fire.Fire(visualize)
+    fire.Fire({"attention": attention, "correspondence": correspondence, "pca": pca, "embedding_map": embedding_map,
+               "neighbours": neighbours})

@@ -41,6 +41,7 @@ from .segmentation import (
     build_segmentation_model,
     evaluate_segmentation,
     predict_segmentation,
+    segmentation_examples,
     train_segmentation,
 )
 from .segmentation_model import FrozenSegmentationModel
@@ -63,7 +64,7 @@ __all__ = [
     "RetrievalConfig", "datalist_retrieval_sets", "frozen_image_embedder", "image_retrieval_job",
     "read_convirt_retrieval_set", "run_retrieval",
     "SegmentationConfig", "build_segmentation_model", "evaluate_segmentation", "predict_segmentation",
-    "train_segmentation",
+    "segmentation_examples", "train_segmentation",
     "FrozenSegmentationModel",
     "markdown_table", "write_results",
 ]

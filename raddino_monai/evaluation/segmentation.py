@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from monai.data import DataLoader, Dataset, decollate_batch
 from monai.losses import DiceCELoss
 from monai.transforms import Invertd
+from monai.utils import convert_to_tensor
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -38,7 +39,8 @@ from .metrics import dice_per_image, mean_std
 from .segmentation_model import FrozenSegmentationModel
 
 __all__ = ["SegmentationConfig", "MASK_LOSSES", "SEGMENTATION_LOSSES", "MASK_DECISIONS", "build_segmentation_model",
-           "binary_masks", "input_size", "train_segmentation", "evaluate_segmentation", "predict_segmentation"]
+           "binary_masks", "input_size", "train_segmentation", "evaluate_segmentation", "segmentation_examples",
+           "predict_segmentation"]
 
 
 @dataclass
@@ -242,6 +244,30 @@ def evaluate_segmentation(
                          **{f"dice/{n}": v for n, v in zip(names, row)}, "dice": float(np.mean(row))})
     keys = [f"dice/{n}" for n in names] + ["dice"]
     return {"per_image": rows, "summary": {k: mean_std(r[k] for r in rows) for k in keys}}
+
+
+@torch.no_grad()
+def segmentation_examples(
+    model: FrozenSegmentationModel, items: Sequence[Mapping[str, Any]], config: SegmentationConfig
+) -> list[dict[str, Any]]:
+    """Network input, ground truth, prediction and Dice of a few items, exactly as :func:`evaluate_segmentation` sees
+    them (same transforms, same resolution), for figures.
+
+    Returns:
+        one dict per item with a mask: ``"image"`` path, ``"input"`` ``(3, S, S)`` tensor, ``"target"`` and
+        ``"prediction"`` ``(C', S, S)`` binary tensors of the scored structures, ``"dice"`` ``(C',)`` tensor.
+    """
+    kept = _with_masks(items, "mask")
+    device = torch.device(config.device)
+    model.to(device).eval()
+    out: list[dict[str, Any]] = []
+    for batch in _loader(kept, config, input_size(model, config), augment=False, shuffle=False):
+        pred = binary_masks(model(batch["image"].to(device)).cpu(), config.mask_mode)
+        target = _TARGET_MASKS[config.mask_mode](batch["mask"], config.num_classes)
+        for image, t, p, d in zip(batch["image"], target, pred, dice_per_image(pred, target)):
+            out.append({"image": str(kept[len(out)]["image"]), "input": convert_to_tensor(image, track_meta=False),
+                        "target": t, "prediction": p, "dice": d})
+    return out
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from raddino_monai.inference.visualize import agg_pyplot
+from raddino_monai.visualize.figure import agg_pyplot
 
 __all__ = ["plot_probes", "plot_probe_curve"]
 

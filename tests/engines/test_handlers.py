@@ -3,6 +3,7 @@ TensorBoard scalars, teacher export, throughput, RNG round trip."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_tensorboard_export_and_throughput(tmp_path) -> None:
     monitor = ThroughputMonitor(warmup=1)
     handlers = [
         monitor,
-        SSLTensorBoardHandler(tmp_path / "tb", interval=1),
+        SSLTensorBoardHandler(tmp_path / "tb", interval=1, n_prototypes=64),
         TeacherExportHandler(tmp_path / "teacher_hf", model_path=tmp_path / "models" / "model.pt"),
     ]
     trainer = make_trainer(max_epochs=1, handlers=handlers)
@@ -97,6 +98,7 @@ def test_tensorboard_export_and_throughput(tmp_path) -> None:
     expected |= {"schedule/lr", "schedule/weight_decay", "schedule/momentum", "schedule/teacher_temp"}
     assert expected | {"grad_norm/backbone", "throughput/images_per_s"} <= tags
     assert len(events.Scalars("loss/loss")) == 3
+    assert [e.value for e in events.Scalars("monitor/teacher_entropy_uniform")] == pytest.approx([math.log(64)] * 3)
     hf = AutoModel.from_pretrained(tmp_path / "teacher_hf")
     teacher = trainer.model.teacher["backbone"]
     x = torch.rand(1, 3, 32, 32)

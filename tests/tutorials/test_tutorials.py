@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +64,19 @@ def test_05_weights_and_embeddings(tmp_path: Path) -> None:
     assert {p.name for p in (out / "hf").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json"}
     with np.load(out / "embeddings.npz") as emb:
         assert emb["cls"].shape == (2, 192) and emb["patch"].shape == (2, 192, 8, 8) and len(emb["ids"]) == 2
+
+
+@pytest.mark.slow
+def test_07_visualize(tmp_path: Path) -> None:
+    docstring_command = (TUTORIALS / "07_visualize.py").read_text(encoding="utf-8").split("\n")[2]
+    assert "tutorials/07_visualize.py OUTPUT_DIR" in docstring_command  # docstring opens with the command
+    out = tmp_path / "out"
+    result = _run("07_visualize.py", str(out), "--global_size=64", "--local_size=32", "--image_size=64",
+                  "--map_size=32", "--seg_size=32", "--seg_epochs=1", timeout=900)  # patch 16: multiples of 16
+    names = ["run_report.png", "pca.png", "attention.png", "patch_similarity.png", "embedding_map_pca.png",
+             "embedding_map_tsne.png", "neighbours_teacher_hf.png", "segmentation_examples.png"]
+    printed = [Path(line).name for line in result.stdout.splitlines() if line.endswith(".png")]
+    assert printed == names  # fire prints the returned paths
+    for name in names:
+        _assert_png(out / name)
+    assert (out / "ssl_run" / "teacher_hf" / "model.safetensors").is_file()

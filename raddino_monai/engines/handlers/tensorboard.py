@@ -1,13 +1,15 @@
 """SSLTensorBoardHandler: scalars of an :class:`~raddino_monai.engines.SSLTrainer` run (rank 0).
 
 Logged every ``interval`` iterations under ``loss/`` (each weighted term and the total), ``monitor/`` (teacher-output
-entropy, unweighted KoLeo: collapse monitors), ``schedule/`` (lr, weight decay, teacher momentum, teacher temperature,
+entropy, unweighted KoLeo: collapse monitors; ``monitor/teacher_entropy_uniform`` = ln K, the entropy of uniform
+targets, when ``n_prototypes`` is given), ``schedule/`` (lr, weight decay, teacher momentum, teacher temperature,
 last-layer lr), ``grad_norm/`` (pre-clip, per student submodule) and ``throughput/`` (images/s, data-wait share).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from ignite.engine import Engine, Events
@@ -26,16 +28,24 @@ class SSLTensorBoardHandler:
     Args:
         log_dir: event-file folder.
         interval: iterations between writes.
+        n_prototypes: K of the DINO head; when given, ln K (the teacher entropy of uniform targets, the silent
+            collapse level) is logged next to ``monitor/teacher_entropy`` so that run reports can draw it.
+
+    Raises:
+        ValueError: ``interval < 1`` or ``n_prototypes < 2``.
 
     Example::
 
-        >>> SSLTensorBoardHandler("runs/tb", interval=10).attach(trainer)
+        >>> SSLTensorBoardHandler("runs/tb", interval=10, n_prototypes=65536).attach(trainer)
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str], interval: int = 10) -> None:
+    def __init__(self, log_dir: str | os.PathLike[str], interval: int = 10, n_prototypes: int | None = None) -> None:
         if interval < 1:
             raise ValueError(f"interval must be >= 1, found {interval}.")
+        if n_prototypes is not None and n_prototypes < 2:
+            raise ValueError(f"n_prototypes must be >= 2 (or None), found {n_prototypes}.")
         self.log_dir, self.interval = str(log_dir), interval
+        self.ln_k = math.log(n_prototypes) if n_prototypes is not None else None
         self.writer: SummaryWriter | None = None
 
     def attach(self, engine: Engine) -> None:
@@ -53,6 +63,8 @@ class SSLTensorBoardHandler:
         step, output = engine.state.iteration, engine.state.output
         for name, value in output.get("losses", {}).items():
             self.writer.add_scalar(f"{'monitor' if name in _MONITORS else 'loss'}/{name}", value, step)
+        if self.ln_k is not None and "teacher_entropy" in output.get("losses", {}):
+            self.writer.add_scalar("monitor/teacher_entropy_uniform", self.ln_k, step)
         schedule = output.get("schedule")
         if schedule is not None:
             for name, value in dataclasses.asdict(schedule).items():
