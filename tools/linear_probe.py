@@ -5,7 +5,8 @@
 
 ``--encoder`` is ``arch`` or ``arch:weights`` (a local HF folder or .safetensors). Without ``--datalist`` the embedded
 sample data is used. ``--augment False`` switches to the cached-embedding fast path. Outputs in ``--output_dir``:
-``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, TensorBoard logs in ``tb/``.
+``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, TensorBoard logs in ``tb/``. ``--bundle_dir DIR``
+also writes a ready-to-serve ``raddino_cxr_classification`` bundle (the head of the 100 % fraction, first seed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import fire
 
 from raddino_monai.evaluation.linear_probe import LinearProbeConfig
 from raddino_monai.evaluation.runners import linear_probe_run
+from raddino_monai.serving.bundle_export import check_new_bundle_dir, export_classification_bundle
 
 
 def main(
@@ -37,6 +39,7 @@ def main(
     label_fractions: Sequence[float] = (0.01, 0.1, 1.0),
     device: str = "cpu",
     num_workers: int = 0,
+    bundle_dir: str | None = None,
 ) -> str:
     """Run linear probes and print the results table (see :class:`LinearProbeConfig` for every option)."""
     config = LinearProbeConfig(
@@ -44,7 +47,10 @@ def main(
         epochs=epochs, batch_size=batch_size, base_lr=base_lr, weight_decay=weight_decay, augment=augment,
         seeds=tuple(seeds), label_fractions=tuple(label_fractions), device=device, num_workers=num_workers,
     )
+    check_new_bundle_dir(bundle_dir)
     result = linear_probe_run(encoder, datalist, output_dir, config)
+    if bundle_dir:
+        export_classification_bundle(result["head"], encoder, config, result["score_names"], bundle_dir)
     return result["files"]["markdown"].read_text()
 
 

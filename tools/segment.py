@@ -8,7 +8,8 @@
         --output_dir results/pred
 
 ``train`` writes ``model.pt`` (+ ``model.json``), per-image Dice, ``results.{csv,md}``, ``config.json`` and TensorBoard
-logs; ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``).
+logs (``--bundle_dir DIR``: also a ready-to-serve ``raddino_cxr_segmentation`` bundle); ``predict`` writes mask PNGs,
+overlay PNGs (and NIfTI with ``--nifti``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import fire
 
 from raddino_monai.evaluation.runners import segment_evaluate_run, segment_predict_run, segment_train_run
 from raddino_monai.evaluation.segmentation import SegmentationConfig
+from raddino_monai.serving.bundle_export import check_new_bundle_dir, export_segmentation_bundle
 
 
 def train(
@@ -39,6 +41,7 @@ def train(
     seed: int = 0,
     device: str = "cpu",
     num_workers: int = 0,
+    bundle_dir: str | None = None,
 ) -> str:
     """Train a head on the training split, evaluate it on the test split, print the Dice table."""
     config = SegmentationConfig(
@@ -47,7 +50,11 @@ def train(
         batch_size=batch_size, lr=lr, augment=augment, horizontal_flip=horizontal_flip, seed=seed, device=device,
         num_workers=num_workers,
     )
-    return segment_train_run(encoder, datalist, output_dir, config)["files"]["markdown"].read_text()
+    check_new_bundle_dir(bundle_dir)
+    result = segment_train_run(encoder, datalist, output_dir, config)
+    if bundle_dir:
+        export_segmentation_bundle(result["checkpoint"], bundle_dir)
+    return result["files"]["markdown"].read_text()
 
 
 def evaluate(
