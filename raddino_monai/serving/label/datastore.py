@@ -64,7 +64,7 @@ def check_label_file(path: str | Path, name: str, image_shape: tuple[int, int]) 
     """
     try:
         mask = read_mask_file(path)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # OSError: Pillow cannot decode the file
         raise HTTPException(status_code=422, detail=f"{name}: not a readable label: {err}") from err
     if tuple(mask.shape) != tuple(image_shape):
         raise HTTPException(status_code=422, detail=f"{name}: label is {mask.shape[0]}x{mask.shape[1]} (HxW), "

@@ -146,7 +146,8 @@ class ReportInferTask(CXRBundleInferTask):
     """Text per image from a report bundle (``pred.format == "text"``).
 
     The bundle's ``inferer`` is called as ``inferer(inputs (1, 3, S, S), network)`` and returns a list with one
-    string (or one string). The answer is ``{"report": text}``; no file is written.
+    string (or one string). The bundle's ``postprocessing`` (file writers of batch runs) is not run. The answer is
+    ``{"report": text}``; no file is written.
     """
 
     def __init__(self, path: str, conf: dict[str, str]) -> None:
@@ -164,6 +165,10 @@ class ReportInferTask(CXRBundleInferTask):
             raise ValueError(f"{self.bundle_path}: the inferer returned {type(text).__name__}; expected text.")
         data[self.output_label_key] = text
         return data
+
+    def post_transforms(self, data: Any = None) -> list:
+        """None: the text is the answer."""
+        return []
 
     def writer(self, data: dict[str, Any], extension: str | None = None, dtype: Any = None) -> tuple[None, dict]:
         """``(None, {"report": text})``."""
