@@ -5,9 +5,11 @@ MONAI Label's defaults miss chest X-rays in three ways (read in ``monailabel/con
 * the local datastore lists ``*.nii.gz *.nii *.nrrd *.jpg *.png *.tif *.svs *.xml``: no ``.dcm``, no ``.jpeg``.
   :class:`CXRDatastore` lists :data:`CXR_EXTENSIONS`;
 * the DICOMweb datastore searches with ``{"Modality": "CT"}``, so CR/DX series are invisible, and converts each
-  series to NIfTI with SimpleITK ``GDCMImageIO``, which drops the photometric interpretation (a MONOCHROME1 image
-  comes back inverted) and the VOI LUT. :class:`CXRDICOMWebDatastore` searches each of :data:`CXR_MODALITIES` and
-  hands the single DICOM file itself to the bundles (``LoadCXR`` reads it in displayed orientation);
+  series to NIfTI with SimpleITK ``GDCMImageIO``. For the sample radiographs that conversion keeps rows x columns
+  and the displayed polarity (GDCM applies MONOCHROME1), but the DICOM header is gone (VOI LUT for
+  ``intensity="window"``, view position, modality, bits stored). :class:`CXRDICOMWebDatastore` searches each of
+  :data:`CXR_MODALITIES` and hands the single DICOM file itself to the bundles (``LoadCXR`` reads it in displayed
+  orientation with its header);
 * uploads are copied into the datastore unchecked, and an upload with an existing id replaces that image.
   :class:`CXRDatastore` reads every uploaded image and label first and refuses unreadable files, labels whose size
   differs from their image, and image ids that already exist, each with an HTTP 4xx answer naming the problem.
