@@ -5,6 +5,7 @@
 #   bash scripts/label_env.sh build                                   # build or reuse .venv-label (~4 min, ~8.5 GB)
 #   bash scripts/label_env.sh serve --bundles DIR --studies DIR [--port 8000] [--host 127.0.0.1] [-- start_server args]
 #   bash scripts/label_env.sh test [pytest args]                      # the tests against a real server
+#                                   (tests/serving/label; pytest args are added, e.g. -x or -k train)
 #
 # serve builds the environment first if needed; --bundles is a bundle folder or a folder of bundle folders
 # (written by tools/linear_probe.py / tools/segment.py train --bundle_dir). Nothing is downloaded at run time.
@@ -66,8 +67,9 @@ case "$command" in
     serve) serve "$@" ;;
     test)
         build
-        if [ "$#" -eq 0 ]; then set -- tests/serving/label; fi
-        RADDINO_LABEL_TESTS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+        start=$SECONDS
+        RADDINO_LABEL_TESTS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider tests/serving/label "$@"
+        echo "real-server tests took $((SECONDS - start)) s"
         ;;
     *) echo "usage: bash scripts/label_env.sh build | serve --bundles DIR --studies DIR | test [pytest args]" >&2; exit 2 ;;
 esac

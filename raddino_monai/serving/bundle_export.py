@@ -37,8 +37,8 @@ from raddino_monai.evaluation.linear_probe import LinearProbeConfig
 from raddino_monai.evaluation.probe_model import ProbeClassifier
 from raddino_monai.evaluation.runners import load_encoder_backbone, load_segmentation_checkpoint, parse_encoder
 
-__all__ = ["BundleExportError", "TASK_BUNDLE_ACTIVATIONS", "check_new_bundle_dir", "find_template", "tensor_state_dict", "export_bundle",
-           "verify_bundle", "export_classification_bundle", "export_segmentation_bundle"]
+__all__ = ["BundleExportError", "TASK_BUNDLE_ACTIVATIONS", "check_new_bundle_dir", "find_template", "tensor_state_dict",
+           "export_bundle", "verify_bundle", "export_classification_bundle", "export_segmentation_bundle"]
 
 logger = logging.getLogger(__name__)
 
