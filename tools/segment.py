@@ -10,7 +10,7 @@
         --output_dir results/pred
 
 ``train`` writes ``model.pt`` (+ ``model.json``), per-image Dice, ``results.{csv,md}``, ``config.json`` and TensorBoard
-logs; its flags are the fields of ``raddino_monai.evaluation.SegmentationConfig`` (which holds the defaults and their
+logs (``--bundle_dir DIR``: also a ready-to-serve ``raddino_cxr_segmentation`` bundle); its flags are the fields of ``raddino_monai.evaluation.SegmentationConfig`` (which holds the defaults and their
 sources). ``evaluate`` writes the same tables and ``segmentation_examples.png`` (input, ground truth, prediction and
 errors for test images spread over the Dice ranking); ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with
 ``--nifti``).
@@ -24,15 +24,34 @@ from typing import Any
 
 import fire
 
-from raddino_monai.evaluation.runners import JOBS, options_signature, segment_evaluate_job, segment_predict_job
+from raddino_monai.evaluation.runners import (
+    config_from_options,
+    options_signature,
+    segment_evaluate_job,
+    segment_predict_job,
+    segment_train_job,
+)
 from raddino_monai.evaluation.segmentation import SegmentationConfig
+from raddino_monai.serving.bundle_export import check_new_bundle_dir, export_segmentation_bundle
 from raddino_monai.visualize.runners import segmentation_figure_job
 
 
-def train(encoder: str, datalist: str | None = None, output_dir: str = "results/segmentation", **options: Any) -> str:
+def train(
+    encoder: str,
+    datalist: str | None = None,
+    output_dir: str = "results/segmentation",
+    bundle_dir: str | None = None,
+    **options: Any,
+) -> str:
     """Train a head on the training split, evaluate it on the test split, print the Dice table; ``options`` are
-    :class:`SegmentationConfig` fields (``--head``, ``--epochs``, ``--image_size`` (default: the backbone's) ...)."""
-    return JOBS["segmentation"](encoder, datalist, output_dir, options)["files"]["markdown"].read_text()
+    :class:`SegmentationConfig` fields (``--head``, ``--epochs``, ``--image_size`` (default: the backbone's) ...);
+    ``bundle_dir`` (a new folder) also receives a servable segmentation bundle."""
+    check_new_bundle_dir(bundle_dir)
+    config = config_from_options(SegmentationConfig, options)
+    result = segment_train_job(encoder, datalist, output_dir, config)
+    if bundle_dir:
+        export_segmentation_bundle(result["checkpoint"], bundle_dir)
+    return result["files"]["markdown"].read_text()
 
 
 train.__signature__ = options_signature(train, SegmentationConfig)  # type: ignore[attr-defined]

@@ -244,7 +244,8 @@ def evaluate_linear_probe(
 
     Returns:
         ``{"classes", "score_names", "runs": [{"fraction", "seed", "n_train", <metrics>}],
-        "summary": {fraction: {metric: (mean, std)}}}``.
+        "summary": {fraction: {metric: (mean, std)}}, "head"}``; ``"head"`` is the linear layer trained on the
+        largest label fraction with the first seed (the one a served bundle holds).
 
     Raises:
         ValueError: empty splits or labels that do not match the task.
@@ -268,6 +269,7 @@ def evaluate_linear_probe(
     test_y = encode_targets(test_items, config.label_key, config.task, classes)
     single_label = config.task != "multilabel"
     runs: list[dict[str, Any]] = []
+    kept: nn.Linear | None = None
     for fraction in config.label_fractions:
         for seed in config.seeds:
             subset = label_fraction(train_items, fraction, seed=seed,
@@ -286,6 +288,8 @@ def evaluate_linear_probe(
             metrics = classification_metrics(test_y, scores, config.task, names)
             runs.append({"fraction": fraction, "seed": seed, "n_train": len(subset), "final_loss": history[-1],
                          **metrics})
+            if fraction == max(config.label_fractions) and seed == config.seeds[0]:
+                kept = head.cpu()
     summary = {f: summarise_runs([{k: v for k, v in r.items() if k not in ("fraction", "seed")}
                                   for r in runs if r["fraction"] == f]) for f in config.label_fractions}
-    return {"classes": classes, "score_names": names, "runs": runs, "summary": summary}
+    return {"classes": classes, "score_names": names, "runs": runs, "summary": summary, "head": kept}
