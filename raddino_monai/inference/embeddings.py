@@ -1,18 +1,19 @@
 """Batched frozen-feature extraction: chest X-rays -> CLS / mean-patch / patch-grid embeddings with image ids.
 
-Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (the RAD-DINO ``BitImageProcessor`` recipe on floats:
-short side -> 518 bicubic, centre crop, mean 0.5307 / std 0.2583 [HF]) and the backbone in eval mode; CLS is
-``last_hidden_state[:, 0]`` and the patch grid ``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
+Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (by default the ``"pil"`` backend: microsoft/rad-dino's
+``BitImageProcessor`` bit for bit — short side -> 518 bicubic on the uint8 image, centre crop, mean 0.5307 /
+std 0.2583 [HF]) and the backbone in eval mode; CLS is ``last_hidden_state[:, 0]`` and the patch grid
+``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
 Results are written per batch to shards, so a rerun with ``resume=True`` skips finished ids; ``cache_dir`` keeps the
 preprocessed ``(3, S, S)`` tensors (safetensors, keyed by file path, size, mtime and preprocessing settings) so that
 extracting again with another checkpoint skips decoding and resizing.
 
-Agreement with the model-card path ([CARD]: ``AutoImageProcessor`` + ``AutoModel``, one image at a time): on the
-same pixel tensor the backbone gives the card's features up to float rounding (``atol 1e-5``; batching does not
-change them). End to end, the only difference is the resize: ``BitImageProcessor`` resizes a uint8 PIL image and
-rounds to uint8, we resize floats. Stated tolerance (tested on the sample images): preprocessed pixels within
-``1/255`` of the card's before normalisation, and per-token cosine similarity of CLS and patch features
-``> 0.999`` in float32. ``bf16=True`` adds bfloat16 rounding (about 3 significant digits).
+Agreement with the model-card path ([CARD] and the ``rad_dino`` package: ``AutoImageProcessor(use_fast=False)`` +
+``AutoModel``, one image at a time), tested on sample images incl. the hardest ones for a float resize: the
+preprocessed pixels are identical, and CLS / patch features agree up to float rounding of batched vs single forward
+passes (``atol 1e-5``). With ``resize_backend="torch"`` (float resize, no uint8 rounding) pixels differ by up to 18
+grey levels next to burnt-in text (sample PNGs at 518 px) and patch-token cosine similarity drops to about 0.998.
+``bf16=True`` adds bfloat16 rounding (about 3 significant digits).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from raddino_monai.data.datalist import load_datalist
 from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.factory import create_backbone
-from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
+from raddino_monai.transforms import RADDINO_PREPROCESS, LoadCXRd, raddino_preprocessing
 from raddino_monai.transforms.io import cxr_reader_for
 
 __all__ = ["POOLINGS", "resolve_inputs", "extract_embeddings"]
@@ -168,6 +169,7 @@ def extract_embeddings(
     split: str | Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> Path:
     """Extract frozen embeddings for many images into one ``.npz`` or ``.safetensors`` file.
 
@@ -192,6 +194,7 @@ def extract_embeddings(
         cache_dir: keep preprocessed tensors here and reuse them in later runs (e.g. the same images with another
             checkpoint); ``None`` = no cache. Keys include the file's size and mtime, so edited images are redone.
         progress: show a tqdm bar.
+        resize_backend: ``"pil"`` (the processor bit for bit) or ``"torch"`` (float resize; see module docstring).
 
     Returns:
         ``out_path``; read it with :func:`~raddino_monai.inference.embedding_store.load_embeddings`. Resuming
@@ -227,10 +230,11 @@ def extract_embeddings(
         "patch_size": backbone.patch_size,
         "image_size": size,
         "fit": fit,
+        "resize_backend": resize_backend,
         "pooling": list(pooling),
         "bf16": bool(bf16),
     }
-    preprocess = raddino_preprocessing("image", size, fit)  # validates fit before any file is written
+    preprocess = raddino_preprocessing("image", size, fit, resize_backend=resize_backend)  # validates fit, backend
     store = ShardStore(out_path, meta)
     done = store.open(resume)
     todo = [n for n, i in enumerate(ids) if i not in done]
@@ -240,7 +244,7 @@ def extract_embeddings(
     if cache_dir is not None:
         cache = Path(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
-    tag = json.dumps({"image_size": size, "fit": fit})
+    tag = json.dumps({"image_size": size, "fit": fit, "resize_backend": resize_backend})
     dataset = _ImageDataset([paths[n] for n in todo], LoadCXRd("image"), preprocess, cache, tag)
     device = torch.device(device)
     loader = DataLoader(

@@ -10,9 +10,11 @@ from __future__ import annotations
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import INTENSITY_MODES, UNKNOWN_META, LoadCXR, LoadCXRd
+from raddino_monai.transforms.pil_preprocess import PILPreprocess, PILPreprocessd
 from raddino_monai.transforms.preprocess import (
     FIT_MODES,
     RADDINO_PREPROCESS,
+    RESIZE_BACKENDS,
     FitToSquare,
     FitToSquared,
     RadDinoPreprocessConfig,
@@ -42,9 +44,12 @@ __all__ = [
     "UNKNOWN_META",
     "LoadCXR",
     "LoadCXRd",
-    # preprocess.py
+    # preprocess_config.py, preprocess.py, pil_preprocess.py
     "RadDinoPreprocessConfig",
     "RADDINO_PREPROCESS",
+    "RESIZE_BACKENDS",
+    "PILPreprocess",
+    "PILPreprocessd",
     "FIT_MODES",
     "ResizeShortestEdge",
     "ResizeShortestEdged",
