@@ -53,6 +53,7 @@ def make_trainer(
     handlers: list[Any] | None = None,
     wrap_ddp: bool = False,
     mask_probability: float = 0.5,
+    run_lock: Any = None,
 ) -> SSLTrainer:
     """A ready-to-run :class:`SSLTrainer` whose model init depends only on ``init_seed``."""
     config = config or tiny_config()
@@ -81,6 +82,7 @@ def make_trainer(
         schedules=schedules,
         precision="fp32",
         train_handlers=handlers,
+        run_lock=run_lock,
     )
 
 
