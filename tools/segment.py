@@ -8,7 +8,9 @@
         --output_dir results/pred
 
 ``train`` writes ``model.pt`` (+ ``model.json``), per-image Dice, ``results.{csv,md}``, ``config.json`` and TensorBoard
-logs; ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``).
+logs; ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with ``--nifti``) named after each image's path relative
+to ``--base_dir`` (default: the images' common folder), e.g. ``a/1.2.826.0.1.3680043.8.498.1_seg.png``; two images
+that would get one name stop the run before anything is written.
 """
 
 from __future__ import annotations
@@ -60,11 +62,12 @@ def evaluate(
 
 def predict(
     checkpoint: str, images: Sequence[str], output_dir: str = "results/segmentation_pred", device: str = "cpu",
-    nifti: bool = False,
+    nifti: bool = False, base_dir: str | None = None,
 ) -> list[dict[str, str]]:
-    """Write predicted masks and overlays (PNG) for image files; returns the written paths."""
+    """Write predicted masks and overlays (PNG) for image files, named after their paths relative to ``base_dir``;
+    returns the written paths."""
     files = [images] if isinstance(images, str) else list(images)
-    return segment_predict_run(checkpoint, files, output_dir, device, nifti)
+    return segment_predict_run(checkpoint, files, output_dir, device, nifti, base_dir)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ r"""Attention maps and patch correspondences of an encoder, written as PNG files
     python tools/visualize.py --image a.dcm --target b.png --arch raddino_vitb14 \
         --weights rad-dino/backbone_compatible.safetensors --query "(18,12)"
 
-Writes ``attention.png`` (CLS attention of the last block, per head) and, with ``--target``, ``patch_similarity.png``
-(cosine similarity of every target patch to the query patch of the image). Library code:
-:mod:`raddino_monai.inference.visualize`.
+Writes ``<image>_attention.png`` (CLS attention of the last block, per head) and, with ``--target``,
+``<image>_patch_similarity_<target>.png`` (cosine similarity of every target patch to the query patch of the image),
+named after the input files (:func:`raddino_monai.transforms.output_name`: file name without the image suffix, so
+``1.2.826....1.dcm`` -> ``1.2.826....1_attention.png``). Library code: :mod:`raddino_monai.inference.visualize`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from raddino_monai.inference.visualize import (
     save_patch_similarity_png,
 )
 from raddino_monai.models import backbone_from_hf_folder, create_backbone
-from raddino_monai.transforms import LoadCXR, raddino_preprocessing_array
+from raddino_monai.transforms import LoadCXR, output_name, raddino_preprocessing_array
 
 
 def visualize(
@@ -50,22 +51,25 @@ def visualize(
         fit: ``"crop"`` (RAD-DINO), ``"pad"`` or ``"resize"``.
 
     Returns:
-        ``{"attention": path, "patch_similarity": path?}``.
+        ``{"attention": path, "patch_similarity": path?}`` (``<image>_attention.png``,
+        ``<image>_patch_similarity_<target>.png``).
     """
     backbone = backbone_from_hf_folder(hf_folder) if hf_folder else create_backbone(arch, weights=weights)
     size = int(image_size or backbone.model.config.image_size)
     prep = raddino_preprocessing_array(size=size, fit=fit)
     load = LoadCXR()
     src = prep(load(image))
-    out = Path(out_dir)
-    written = {"attention": str(save_attention_png(src, cls_attention(backbone, src), out / "attention.png", image))}
+    out, name = Path(out_dir), output_name(image)
+    attention_png = out / f"{name}_attention.png"
+    written = {"attention": str(save_attention_png(src, cls_attention(backbone, src), attention_png, image))}
     if target is not None:
         tgt = prep(load(target))
         grid = size // backbone.patch_size
         q = tuple(query) if query is not None else (grid // 2, grid // 2)
         sim = patch_similarity(backbone, src, tgt, q)
         written["patch_similarity"] = str(
-            save_patch_similarity_png(src, tgt, sim, q, backbone.patch_size, out / "patch_similarity.png")
+            save_patch_similarity_png(src, tgt, sim, q, backbone.patch_size,
+                                      out / f"{name}_patch_similarity_{output_name(target)}.png")
         )
     return written
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import INTENSITY_MODES, UNKNOWN_META, LoadCXR, LoadCXRd
+from raddino_monai.transforms.output_names import OutputNameError, output_name, output_names
 from raddino_monai.transforms.pil_preprocess import PILPreprocess, PILPreprocessd
 from raddino_monai.transforms.preprocess import (
     FIT_MODES,
@@ -44,6 +45,10 @@ __all__ = [
     "UNKNOWN_META",
     "LoadCXR",
     "LoadCXRd",
+    # output_names.py
+    "OutputNameError",
+    "output_name",
+    "output_names",
     # preprocess_config.py, preprocess.py, pil_preprocess.py
     "RadDinoPreprocessConfig",
     "RADDINO_PREPROCESS",

@@ -64,4 +64,5 @@ def test_visualize_cli_on_sample_images(tmp_path):
     cmd = [sys.executable, str(REPO / "tools" / "visualize.py"), "--image", str(images[0]), "--target",
            str(images[1]), "--arch", "tiny_vit_p14", "--out_dir", str(tmp_path)]
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
-    assert (tmp_path / "attention.png").is_file() and (tmp_path / "patch_similarity.png").is_file()
+    a, b = images[0].name[:-4], images[1].name[:-4]  # outputs are named after the inputs
+    assert (tmp_path / f"{a}_attention.png").is_file() and (tmp_path / f"{a}_patch_similarity_{b}.png").is_file()
