@@ -237,7 +237,7 @@ def segment_predict_run(
     Output names mirror each image's path relative to ``base_dir`` (default: the images' common folder); a name
     collision stops the run before anything is written (:func:`raddino_monai.transforms.output_names`).
     """
-    validate_datalist([{"image": p} for p in images], source="predict images")
+    validate_datalist([{"image": p} for p in images], check_files=False, source="predict images")
     model, config, _ = load_segmentation_checkpoint(checkpoint, device)
     config.device = device
     written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti, base_dir=base_dir)

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from raddino_monai.data.datalist import load_datalist
+from raddino_monai.data.datalist import load_datalist, validate_datalist
 from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.factory import create_backbone
@@ -77,6 +77,7 @@ def resolve_inputs(
 
     Raises:
         FileNotFoundError: ``inputs`` does not exist.
+        DatalistError: malformed datalist items or list entries (index, key and problem named).
         ValueError: no images, or duplicate ids (listed).
     """
     if isinstance(inputs, (str, os.PathLike)):
@@ -92,6 +93,7 @@ def resolve_inputs(
         else:
             raise FileNotFoundError(f"extract_embeddings: inputs {root} is neither a folder nor a datalist file.")
     else:
+        validate_datalist([{"image": p} for p in inputs], check_files=False, source="extract_embeddings inputs")
         pairs = [(str(p), str(p)) for p in inputs]
     if not pairs:
         raise ValueError(f"extract_embeddings: no images found in {inputs!r}.")
