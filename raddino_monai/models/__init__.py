@@ -11,6 +11,7 @@ from __future__ import annotations
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.dino_head import DINOHead, load_dino_head
 from raddino_monai.models.factory import backbone_from_hf_folder, create_backbone
+from raddino_monai.models.init_warning import RandomInitWarning, warn_if_random_init
 from raddino_monai.models.registry import (
     BACKBONE_SPECS,
     BackboneSpec,
@@ -27,6 +28,8 @@ from raddino_monai.models.weights import (
 )
 
 __all__ = [
+    "RandomInitWarning",
+    "warn_if_random_init",
     "RadDinoBackbone",
     "DINOHead",
     "load_dino_head",
