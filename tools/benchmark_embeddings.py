@@ -10,7 +10,8 @@ load hits them alike), the ratios ours / card, and how the outputs compare:
 
 * ``same-pixels``: the card's preprocessed tensors through our backbone, batched, vs the card's per-image CLS (the
   models are the same: float rounding only);
-* ``end-to-end``: our file vs the card's CLS (adds our float resize vs PIL's uint8 resize; the tolerance is stated in
+* ``end-to-end``: our file vs the card's CLS (our default ``"pil"`` preprocessing is the card's processor bit for
+  bit, so float rounding only; ``--resize_backend torch`` times the float resize, which differs, see
   :mod:`raddino_monai.inference.embeddings`), as max |difference| and min cosine similarity.
 
 The model is random-init (no download); pass ``--weights`` for a local checkpoint. Not a test: numbers depend on the
@@ -34,6 +35,7 @@ from transformers import AutoImageProcessor, AutoModel
 from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import RadDinoBackbone, create_backbone, export_hf_folder
+from raddino_monai.transforms import RADDINO_PREPROCESS
 
 #: precision name -> bf16 flag of ``extract_embeddings``
 PRECISIONS = {"fp32": False, "bf16": True}
@@ -81,6 +83,7 @@ def benchmark(
     num_workers: int = 0,
     threads: int | None = None,
     n_check: int = 2,
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> dict[str, float]:
     """Run the comparison and print a summary.
 
@@ -95,6 +98,7 @@ def benchmark(
         num_workers: DataLoader workers on our path.
         threads: ``torch.set_num_threads`` value; default: torch's.
         n_check: images for the same-pixels exactness check.
+        resize_backend: our preprocessing backend, ``"pil"`` or ``"torch"``.
 
     Returns:
         ``{"card_img_s", "<precision>_img_s", "<precision>_ratio", "<precision>_max_cls_diff",
@@ -121,7 +125,7 @@ def benchmark(
         card(paths[:1])  # warm-up
         for precision in precisions:
             extract_embeddings(paths[:1], Path(tmp) / "warm.npz", backbone=backbone, bf16=PRECISIONS[precision],
-                               resume=False, progress=False)
+                               resume=False, progress=False, resize_backend=resize_backend)
         for r in range(repeats):
             start = time.perf_counter()
             card_cls = card(paths)
@@ -130,7 +134,8 @@ def benchmark(
                 out = Path(tmp) / f"{precision}{r}.npz"
                 start = time.perf_counter()
                 extract_embeddings(paths, out, backbone=backbone, batch_size=batch_size, bf16=PRECISIONS[precision],
-                                   num_workers=num_workers, resume=False, progress=False, cache_dir=Path(tmp) / "cache")
+                                   num_workers=num_workers, resume=False, progress=False, cache_dir=Path(tmp) / "cache",
+                                   resize_backend=resize_backend)
                 rates[precision].append(len(paths) / (time.perf_counter() - start))
                 outputs[precision] = load_embeddings(out)["cls"]
         same_pixels = _same_pixels_diff(backbone, card, paths[:n_check], card_cls[:n_check])

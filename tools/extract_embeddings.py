@@ -3,7 +3,8 @@
 Batched, resumable frozen-feature extraction with a RAD-DINO backbone. INPUTS is a datalist (JSON/CSV), an image
 folder or a list of paths; OUT is ``.npz`` or ``.safetensors`` with ``ids`` and ``cls`` / ``mean`` / ``patch`` arrays.
 Other options: ``--arch``, ``--device cuda:0``, ``--bf16``, ``--num_workers``, ``--resume False``, ``--fit pad``,
-``--split test``, ``--cache_dir DIR`` (reuse preprocessed images across runs).
+``--split test``, ``--cache_dir DIR`` (reuse preprocessed images across runs), ``--resize_backend torch`` (float
+resize instead of the default bit-exact ``BitImageProcessor`` PIL path).
 See ``raddino_monai.inference.extract_embeddings``.
 """
 

@@ -13,7 +13,9 @@
 logs (``--bundle_dir DIR``: also a ready-to-serve ``raddino_cxr_segmentation`` bundle); its flags are the fields of ``raddino_monai.evaluation.SegmentationConfig`` (which holds the defaults and their
 sources). ``evaluate`` writes the same tables and ``segmentation_examples.png`` (input, ground truth, prediction and
 errors for test images spread over the Dice ranking); ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with
-``--nifti``).
+``--nifti``) named after each image's path relative to ``--base_dir`` (default: the images' common folder), e.g.
+``a/1.2.826.0.1.3680043.8.498.1_seg.png``; two images that would get one name stop the run before anything is
+written.
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ def evaluate(
 
 def predict(
     checkpoint: str, images: Sequence[str], output_dir: str = "results/segmentation_pred", device: str = "cpu",
-    nifti: bool = False,
+    nifti: bool = False, base_dir: str | None = None,
 ) -> list[dict[str, str]]:
-    """Write predicted masks and overlays (PNG) for image files; returns the written paths."""
+    """Write predicted masks and overlays (PNG) for image files, named after their paths relative to ``base_dir``;
+    returns the written paths."""
     files = [images] if isinstance(images, str) else list(images)
-    return segment_predict_job(checkpoint, files, output_dir, device, nifti)
+    return segment_predict_job(checkpoint, files, output_dir, device, nifti, base_dir)
 
 
 if __name__ == "__main__":

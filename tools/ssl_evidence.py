@@ -16,6 +16,7 @@ See docs/ssl_evidence.md for measured results.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,14 @@ def main(
     (Path(output_dir) / "combined.json").write_text(json.dumps(combined, indent=2))
     return "\n".join([format_combined(combined), json.dumps({"output_dir": output_dir})])
 
+
+# fire reads the signature: spell out ssl_evidence's options (with their defaults, from that one source) so that
+# ``--help`` lists them and exits 0 (with a bare ``**options`` fire shows help through its error path, exit 2)
+main.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for n, p in inspect.signature(main).parameters.items() if n != "options"]
+    + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in inspect.signature(ssl_evidence).parameters.items()
+       if n not in ("datalist", "output_dir", "seed")]
+)
 
 if __name__ == "__main__":
     fire.Fire(main)

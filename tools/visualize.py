@@ -12,7 +12,9 @@ r"""What a frozen encoder sees, as PNG files: attention, patch correspondence, P
 
 Encoders are ``arch`` (random init) or ``arch:weights`` (local HF folder or checkpoint), as in ``tools/evaluate.py``.
 ``embedding_map`` and ``neighbours`` also take ``--embeddings "['emb.npz']"`` written by
-``tools/extract_embeddings.py`` (no model run). Library code: :mod:`raddino_monai.visualize`.
+``tools/extract_embeddings.py`` (no model run). Per-image figures are named after their input files
+(:func:`raddino_monai.transforms.output_name`: the file name without its image suffix, so ``1.2.826....1.dcm`` ->
+``1.2.826....1_attention.png``). Library code: :mod:`raddino_monai.visualize`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import fire
 
+from raddino_monai.transforms import output_name
 from raddino_monai.visualize.runners import (
     attention_job,
     correspondence_job,
@@ -33,15 +36,18 @@ from raddino_monai.visualize.runners import (
 
 def attention(image: str, encoder: str = "raddino_vitb14", out_dir: str = "visualize", image_size: int | None = None,
               fit: str = "crop", mass: float | None = 0.6, upsample: str = "nearest") -> str:
-    """``attention.png``: last-block CLS attention per head at input resolution, with DINO's top-``mass`` masks."""
-    return str(attention_job(image, Path(out_dir) / "attention.png", encoder, image_size, fit, mass, upsample))
+    """``<image>_attention.png``: last-block CLS attention per head at input resolution, with DINO's top-``mass``
+    masks."""
+    out = Path(out_dir) / f"{output_name(image)}_attention.png"
+    return str(attention_job(image, out, encoder, image_size, fit, mass, upsample))
 
 
 def correspondence(image: str, target: str, encoder: str = "raddino_vitb14", out_dir: str = "visualize",
                    query: tuple[int, int] | None = None, image_size: int | None = None, fit: str = "crop") -> str:
-    """``patch_similarity.png``: similarity of every ``target`` patch to the ``query`` patch (row, col) of ``image``."""
-    return str(correspondence_job(image, target, Path(out_dir) / "patch_similarity.png", encoder, query, image_size,
-                                  fit))
+    """``<image>_patch_similarity_<target>.png``: similarity of every ``target`` patch to the ``query`` patch
+    (row, col) of ``image``."""
+    out = Path(out_dir) / f"{output_name(image)}_patch_similarity_{output_name(target)}.png"
+    return str(correspondence_job(image, target, out, encoder, query, image_size, fit))
 
 
 def pca(images: Sequence[str], encoder: str = "raddino_vitb14", out_dir: str = "visualize",

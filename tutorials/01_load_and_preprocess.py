@@ -12,8 +12,9 @@ Steps:
        0 = black as displayed (MONOCHROME1 is inverted), with de-identified meta: spacing, view, modality,
        photometric interpretation, bits stored. Unknown values are typed placeholders (``""``, ``(nan, nan)``, 0),
        never ``None``, and no DICOM patient identifier is ever copied.
-    2. ``raddino_preprocessing_array(fit="crop")`` is microsoft/rad-dino's ``BitImageProcessor``: bicubic resize of
-       the short side to 518, centre crop 518 x 518, normalise with mean 0.5307 / std 0.2583, 3 channels.
+    2. ``raddino_preprocessing_array(fit="crop")`` is microsoft/rad-dino's ``BitImageProcessor`` (bit for bit on
+       8-bit images: uint8 PIL bicubic resize of the short side to 518, centre crop 518 x 518, normalise with mean
+       0.5307 / std 0.2583, 3 channels); ``resize_backend="torch"`` is a float resize, not identical.
     3. ``fit="pad"`` keeps the whole image instead: long side to 518, symmetric padding with black. The figure shows
        the difference on a non-square radiograph: the crop loses the edges of the long axis.
 """

@@ -26,8 +26,12 @@ Any other key is kept as is. Two file formats are read by :func:`load_datalist` 
   which stay strings (so a patient id ``"0012"`` keeps its zeros); in the ``label`` column ``a|b|c`` is a list
   (each part parsed as a number when it is one).
 
-Relative paths in the path keys (default :data:`DEFAULT_PATH_KEYS`, i.e. ``image`` and ``mask``; a value may also
-be a list of paths) are resolved against the datalist's folder, or ``base_dir`` when given. See docs/datalist.md.
+Relative paths in the path keys (default :data:`DEFAULT_PATH_KEYS`, i.e. ``image`` and ``mask``; a ``mask`` may also
+be a list of paths) are resolved against the datalist's folder, or ``base_dir`` when given. :func:`load_datalist`
+validates every item before returning (:func:`validate_datalist` without the file checks): a missing or empty
+``image``, a list where one path is expected, a value of the wrong type (:data:`KEY_TYPES`) or a duplicate ``id``
+raises one :class:`DatalistError` naming each item's index, key and problem, before any work starts. See
+docs/datalist.md.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_PATH_KEYS",
     "TEXT_KEYS",
+    "KEY_TYPES",
     "DatalistError",
     "load_datalist",
     "validate_datalist",
@@ -59,6 +64,33 @@ LIST_LABEL_KEYS: tuple[str, ...] = ("label",)
 SUFFIXES: tuple[str, ...] = (".json", ".csv")
 STANDARD_SECTIONS: tuple[str, ...] = ("training", "validation", "test")
 """Decathlon section names; only these may hold bare image paths instead of item dicts."""
+
+SINGLE_PATH_KEYS: tuple[str, ...] = ("image",)
+"""Path keys that must hold exactly one path (``mask`` may list one file per structure)."""
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_label(v: Any) -> bool:
+    if isinstance(v, (list, tuple)):
+        return len(v) > 0 and all(_is_number(x) or isinstance(x, str) for x in v)
+    return _is_number(v) or isinstance(v, str)
+
+
+#: item key -> (check of a non-None value, what is expected); ``None`` values mean "unknown" and are always allowed
+KEY_TYPES: dict[str, tuple[Any, str]] = {
+    "label": (_is_label, "an int, a class name, or a non-empty list of ints / class names"),
+    "patient_id": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a string or an int"),
+    "id": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool) and str(v) != "", "a non-empty string"),
+    "sex": (lambda v: isinstance(v, str), "a string such as 'M' or 'F'"),
+    "view": (lambda v: isinstance(v, str), "a string such as 'PA'"),
+    "report": (lambda v: isinstance(v, str), "a string"),
+    "age": (_is_number, "a number"),
+    "weight": (_is_number, "a number"),
+    "bmi": (_is_number, "a number"),
+}
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -102,10 +134,9 @@ def _parse_cell(key: str, value: str | None, path_keys: Sequence[str]) -> Any:
 
 
 def _is_section(key: str, value: list[Any]) -> bool:
-    """A list of item dicts, or (decathlon ``"test"`` style) of image paths under a standard section name."""
-    if all(isinstance(i, dict) for i in value):
-        return True
-    return key in STANDARD_SECTIONS and all(isinstance(i, str) for i in value)
+    """A list of item dicts, or any list under a standard section name (whose entries are then validated item by
+    item, so a malformed entry is reported by index instead of hiding the whole section)."""
+    return key in STANDARD_SECTIONS or (len(value) > 0 and all(isinstance(i, dict) for i in value))
 
 
 def _read_json(path: Path) -> dict[str, list[Any]] | list[Any]:
@@ -154,6 +185,7 @@ def load_datalist(
     split: str | Sequence[str] | None = None,
     base_dir: str | os.PathLike[str] | None = None,
     path_keys: Sequence[str] = DEFAULT_PATH_KEYS,
+    validate: bool = True,
 ) -> list[dict[str, Any]]:
     """Read a JSON or CSV datalist (format: module docstring) into a list of items with absolute paths.
 
@@ -163,14 +195,15 @@ def load_datalist(
             item. Items from a file with sections get a ``"split"`` key naming their section (unless they have one).
         base_dir: folder that relative paths are resolved against; default: the datalist's folder.
         path_keys: item keys holding file paths.
+        validate: check every item (:func:`validate_datalist` with ``check_files=False``) before returning.
 
     Returns:
         list of item dicts (new objects), in file order, sections in file order.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        DatalistError: for an unsupported suffix, malformed content, or a ``split`` that the file does not have
-            (the message lists the sections it has).
+        DatalistError: for an unsupported suffix, malformed content, a ``split`` that the file does not have
+            (the message lists the sections it has), or malformed items (each named by index, key and problem).
 
     Example:
         >>> from raddino_monai.data.sample_data import sample_datalist_path
@@ -201,6 +234,9 @@ def load_datalist(
     items: list[dict[str, Any]] = []
     for name, section in sections.items():
         for raw in section:
+            if not isinstance(raw, (str, Mapping)):
+                items.append(raw)  # reported by validate_datalist with its index
+                continue
             item = {"image": raw} if isinstance(raw, str) else dict(raw)
             for key in path_keys:
                 if key in item:
@@ -208,6 +244,8 @@ def load_datalist(
             if name:
                 item.setdefault("split", name)
             items.append(item)
+    if validate:
+        validate_datalist(items, path_keys=path_keys, check_files=False, source=str(file))
     return items
 
 
@@ -253,21 +291,25 @@ def validate_datalist(
     required_keys: Sequence[str] = ("image",),
     check_readable: bool = False,
     source: str = "<items>",
+    check_files: bool = True,
 ) -> None:
     """Check every item and raise one :class:`DatalistError` listing all problems found.
 
-    Checks, per item: it is a dict; each of ``required_keys`` is present and not ``None``; ``report``, when present,
-    is a string; each path key present
-    holds a path (or list of paths) to an existing file; with ``check_readable``, each such file can be read
-    (``raddino_monai.transforms.LoadCXR`` if available, otherwise a check of the file header). Problems name the
-    item index and path only, never patient identifiers.
+    Checks, per item: it is a dict; each of ``required_keys`` is present and not ``None`` / empty; each path key
+    present holds a path (``image``: exactly one, :data:`SINGLE_PATH_KEYS`; others: a path or a list of paths); the
+    known keys hold values of the expected type (:data:`KEY_TYPES`); ``id`` values are unique; with
+    ``check_files``, each path is an existing file, and with ``check_readable`` each such file can be read
+    (``raddino_monai.transforms.LoadCXR`` if available, otherwise a check of the file header). Each problem names the
+    item index (and its section), the key and what was expected and found; never patient identifiers.
 
     Args:
         items: datalist items, e.g. from :func:`load_datalist` (relative paths are taken relative to the CWD).
-        path_keys: item keys whose values must be existing files when present.
+        path_keys: item keys whose values must be file paths when present.
         required_keys: item keys every item must have.
-        check_readable: also read each file (slow for large datalists).
+        check_readable: also read each file (slow for large datalists; implies ``check_files``).
         source: name used in the error message (e.g. the datalist file).
+        check_files: check that the paths exist (``load_datalist`` validates without it: missing files are the
+            loaders' and datasets' concern, which can skip and count them).
 
     Raises:
         DatalistError: if any problem is found; ``err.problems`` lists them.
@@ -278,38 +320,69 @@ def validate_datalist(
         ... except DatalistError as err:
         ...     print(err)
         datalist demo.json: 2 problem(s):
-          - item 0: image file /nonexistent.png does not exist
-          - item 1: missing required key 'image' (item has ['label'])
+          - item 0: key 'image': file /nonexistent.png does not exist
+          - item 1: key 'image': required, found no such key (item has ['label'])
     """
     loader = _default_loader() if check_readable else None
+    check_files = check_files or check_readable
     problems: list[str] = []
+    ids: dict[str, int] = {}
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            problems.append(f"item {index}: expected a dict with an 'image' key, found {type(item).__name__}")
+            problems.append(f"item {index}: expected a dict with an 'image' key (or an image path), found "
+                            f"{_short(item)}")
             continue
-        where = f"item {index}" + (f" ({item['image']})" if isinstance(item.get("image"), (str, os.PathLike)) else "")
+        where = f"item {index}" + (f" [{item['split']}]" if isinstance(item.get("split"), str) and item["split"] else "")
+        image = item.get("image")
+        named = where + (f" ({image})" if isinstance(image, (str, os.PathLike)) and str(image) else "")
         for key in required_keys:
-            if item.get(key) is None:
-                problems.append(f"{where}: missing required key {key!r} (item has {sorted(item)})")
-        if item.get("report") is not None and not isinstance(item["report"], str):
-            problems.append(f"{where}: report should be text, found {type(item['report']).__name__}")
+            if item.get(key) is None or (isinstance(item.get(key), str) and not item[key].strip()):
+                found = "an empty value" if key in item else f"no such key (item has {sorted(item)})"
+                problems.append(f"{named}: key {key!r}: required, found {found}")
+        problems += _type_problems(named, item)
+        if item.get("id") is not None:
+            first = ids.setdefault(str(item["id"]), index)
+            if first != index:
+                problems.append(f"{named}: key 'id': {item['id']!r} is also the id of item {first}; ids must be unique")
         for key in path_keys:
             value = item.get(key)
             if value is None:
                 continue
+            if key in SINGLE_PATH_KEYS and isinstance(value, (list, tuple)):
+                problems.append(f"{where}: key {key!r}: expected one file path, found a list of {len(value)}")
+                continue
             for entry in value if isinstance(value, (list, tuple)) else [value]:
-                if not isinstance(entry, (str, os.PathLike)) or not str(entry):
-                    problems.append(f"item {index}: {key} should be a file path, found {entry!r}")
+                if not isinstance(entry, (str, os.PathLike)) or not str(entry).strip():
+                    problems.append(f"{where}: key {key!r}: expected a file path, found {_short(entry)}")
                     continue
                 path = Path(entry)
+                if not check_files:
+                    continue
                 if not path.is_file():
-                    problems.append(f"item {index}: {key} file {path} does not exist")
+                    problems.append(f"{where}: key {key!r}: file {path} does not exist")
                 elif check_readable:
                     reason = _load_problem(path, loader)
                     if reason is not None:
-                        problems.append(f"item {index}: {key} file {path} {reason}")
+                        problems.append(f"{where}: key {key!r}: file {path} {reason}")
     if problems:
         raise DatalistError(source, problems)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _type_problems(where: str, item: Mapping[str, Any]) -> list[str]:
+    """Values of the known keys (:data:`KEY_TYPES`) that have the wrong type (values are not echoed for the
+    identifier-like keys)."""
+    problems = []
+    for key, (ok, expected) in KEY_TYPES.items():
+        value = item.get(key)
+        if value is not None and not ok(value):
+            shown = type(value).__name__ if key in ("patient_id", "report") else _short(value)
+            problems.append(f"{where}: key {key!r}: expected {expected}, found {shown}")
+    return problems
 
 
 def _csv_cell(value: Any) -> str:

@@ -9,6 +9,7 @@ written: no DICOM attribute (identifiers included) reaches the output.
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from os import PathLike
@@ -19,11 +20,27 @@ import numpy as np
 
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import LoadCXR, cxr_reader_for
+from raddino_monai.transforms.output_names import OutputNameRegistry, output_name
 
-__all__ = ["CARD_SHORT_SIDE", "prepare_image", "prepare_images", "list_source_images", "is_valid_prepared"]
+__all__ = ["CARD_SHORT_SIDE", "PreparationError", "prepare_image", "prepare_images", "list_source_images", "is_valid_prepared"]
 
 #: shorter side of the prepared PNGs: "resized ... so the shorter side is 518" [CARD]
 CARD_SHORT_SIDE = 518
+
+
+class PreparationError(RuntimeError):
+    """Some inputs could not be prepared (the others were); ``report`` is the :func:`prepare_images` result."""
+
+    def __init__(self, report: dict[str, Any], config_path: Path) -> None:
+        self.report = report
+        failed = report["failed"]
+        lines = "\n".join(f"  - {path}: {problem}" for path, problem in failed[:20])
+        more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
+        super().__init__(
+            f"prepare_images: {len(failed)} input(s) failed ({report['written']} written, {report['skipped']} "
+            f"already done; full list in {config_path}):\n{lines}{more}\nPass skip_failed=True (CLI: --skip_failed) "
+            "to accept them as skipped."
+        )
 
 
 def _resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
@@ -109,15 +126,22 @@ def _job(args: tuple[str, str, int]) -> tuple[str, str | None]:
 
 
 def prepare_images(
-    src: str | PathLike[str], dst: str | PathLike[str], size: int = CARD_SHORT_SIDE, workers: int = 2,
+    src: str | PathLike[str],
+    dst: str | PathLike[str],
+    size: int = CARD_SHORT_SIDE,
+    workers: int = 2,
     overwrite: bool = False,
+    skip_failed: bool = False,
 ) -> dict[str, Any]:
     """Prepare every image under ``src`` into ``dst`` (same relative paths, ``.png`` suffix), in parallel.
 
-    Existing valid outputs are skipped (resume); unreadable inputs are reported, not fatal, and so are inputs whose
-    output path another input already takes (``a.dcm`` and ``a.png`` both give ``a.png``; the first in sorted order
-    is prepared). Outputs hold pixels only, and the report holds paths and loader problems only: no DICOM attribute
-    (patient identifiers included) is written or logged.
+    Output names follow :func:`raddino_monai.transforms.output_name` (path relative to ``src``, image suffix
+    removed, so ``1.2.826....1.dcm`` -> ``1.2.826....1.png``). Existing valid outputs are skipped (resume). Unreadable
+    inputs, and inputs whose output path another input already takes (``a.dcm`` and ``a.png`` both give ``a.png``;
+    the first in sorted order is prepared), are counted and listed; every other input is still prepared, then
+    :class:`PreparationError` is raised unless ``skip_failed``. The resolved settings and the report are written to
+    ``dst/config.json``. Outputs hold pixels only, and the report holds paths and loader problems only: no DICOM
+    attribute (patient identifiers included) is written or logged.
 
     Args:
         src: input folder (DICOM files with or without suffix, PNG, JPEG, NIfTI).
@@ -125,6 +149,7 @@ def prepare_images(
         size: shorter side of the outputs ([CARD] 518).
         workers: worker processes (``<= 1`` runs in this process).
         overwrite: redo outputs that already exist.
+        skip_failed: accept failed inputs (return normally) instead of raising after the run.
 
     Returns:
         ``{"written": int, "skipped": int, "failed": [(source path, problem), ...]}`` (``failed`` lists unreadable
@@ -132,6 +157,7 @@ def prepare_images(
 
     Raises:
         FileNotFoundError: ``src`` is not a folder.
+        PreparationError: some inputs failed and ``skip_failed`` is False (raised after all others are done).
 
     Example:
         >>> prepare_images("dicoms/", "pngs/", workers=4)  # doctest: +SKIP
@@ -143,15 +169,13 @@ def prepare_images(
     if not src.is_dir():
         raise FileNotFoundError(f"prepare_images: source folder {src} does not exist or is not a folder")
     jobs, skipped, clashes = [], 0, []
-    sources_of: dict[Path, Path] = {}
+    names = OutputNameRegistry()
     for path in list_source_images(src):
-        rel = path.relative_to(src)
-        name = rel.name[: -len(".nii.gz")] if rel.name.lower().endswith(".nii.gz") else rel.stem
-        out = dst / rel.parent / f"{name}.png"
-        if out in sources_of:  # e.g. a.dcm and a.png: the first (sorted) source wins, the others are reported
-            clashes.append((str(path), f"output {out} is already written from {sources_of[out]}; rename one of them"))
+        out = dst / f"{output_name(path, src)}.png"
+        owner = names.claim(str(out.relative_to(dst)), str(path))
+        if owner is not None:  # e.g. a.dcm and a.png: the first (sorted) source wins, the others are reported
+            clashes.append((str(path), f"output {out} is already written from {owner}; rename one of them"))
             continue
-        sources_of[out] = path
         if not overwrite and is_valid_prepared(out, size):
             skipped += 1
         else:
@@ -168,4 +192,12 @@ def prepare_images(
                     results.append(result)
                     bar.update()
     failed = [(path, problem) for path, problem in results if problem is not None]
-    return {"written": len(results) - len(failed), "skipped": skipped, "failed": failed + clashes}
+    report = {"written": len(results) - len(failed), "skipped": skipped, "failed": failed + clashes}
+    dst.mkdir(parents=True, exist_ok=True)
+    settings = {"src": str(src), "dst": str(dst), "size": int(size), "workers": int(workers),
+                "overwrite": bool(overwrite), "skip_failed": bool(skip_failed)}
+    config_path = dst / "config.json"
+    config_path.write_text(json.dumps({**settings, "report": report}, indent=2) + "\n")
+    if report["failed"] and not skip_failed:
+        raise PreparationError(report, config_path)
+    return report

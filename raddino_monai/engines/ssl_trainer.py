@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.engines import SupervisedTrainer
@@ -38,6 +38,9 @@ from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.meta_arch import StudentTeacher
 from raddino_monai.ssl.param_groups import apply_schedule_values
 from raddino_monai.ssl.schedules import SSLSchedules
+
+if TYPE_CHECKING:  # the handlers package imports this module
+    from raddino_monai.engines.handlers.run_lock import RunLock
 
 __all__ = ["SSLTrainer", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
 
@@ -107,6 +110,8 @@ class SSLTrainer(SupervisedTrainer):
         inferer: runs ``network(global_crops, local_crops, masks, masks_weight, teacher_temp=...)``; default
             ``SimpleInferer``.
         train_handlers: MONAI/ignite handlers with ``attach(engine)``.
+        run_lock: held for the whole of :meth:`run` (one run per output folder; a second run is refused with a
+            message naming the holder), e.g. ``RunLock(output_dir)``; ``None`` = no lock.
         kwargs: other ``SupervisedTrainer`` arguments (``amp``, ``decollate`` and ``loss_function`` are fixed: the
             losses are computed inside the network, :meth:`StudentTeacher.forward`).
 
@@ -129,6 +134,7 @@ class SSLTrainer(SupervisedTrainer):
         prepare_batch: Any = prepare_ssl_batch,
         inferer: Inferer | None = None,
         train_handlers: Sequence | None = None,
+        run_lock: RunLock | None = None,
         **kwargs: Any,
     ) -> None:
         model = unwrap_model(network)
@@ -159,6 +165,19 @@ class SSLTrainer(SupervisedTrainer):
         self.precision = precision
         self.clip_grad = clip_grad
         self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self.run_lock = run_lock
+
+    def run(self) -> None:  # type: ignore[override]
+        """Train (MONAI ``Workflow.run``), holding :attr:`run_lock` throughout when one is given.
+
+        Raises:
+            RunLockedError: another live process holds the output folder.
+        """
+        if self.run_lock is None:
+            super().run()
+            return
+        with self.run_lock:
+            super().run()
 
     @property
     def model(self) -> StudentTeacher:

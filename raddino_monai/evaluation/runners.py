@@ -21,7 +21,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from raddino_monai._compat import moved_names
-from raddino_monai.data.datalist import load_datalist
+from raddino_monai.data.datalist import load_datalist, validate_datalist
 from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.data.splits import patient_split
 from raddino_monai.inference.embeddings import embed_images
@@ -257,12 +257,18 @@ def segment_evaluate_job(
 
 
 def segment_predict_job(
-    checkpoint: str | Path, images: Sequence[str], output_dir: str | Path, device: str = "cpu", nifti: bool = False
+    checkpoint: str | Path, images: Sequence[str], output_dir: str | Path, device: str = "cpu", nifti: bool = False,
+    base_dir: str | Path | None = None,
 ) -> list[dict[str, str]]:
-    """Predict masks for image files with a saved head; writes mask and overlay PNGs (+ NIfTI), ``predictions.csv``."""
+    """Predict masks for image files with a saved head; writes mask and overlay PNGs (+ NIfTI), ``predictions.csv``.
+
+    Output names mirror each image's path relative to ``base_dir`` (default: the images' common folder); a name
+    collision stops the run before anything is written (:func:`raddino_monai.transforms.output_names`).
+    """
+    validate_datalist([{"image": p} for p in images], check_files=False, source="predict images")
     model, config, _ = load_segmentation_checkpoint(checkpoint, device)
     config.device = device
-    written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti)
+    written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti, base_dir=base_dir)
     write_csv(written, Path(output_dir) / "predictions.csv")
     return written
 

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from raddino_monai.transforms.masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
 from raddino_monai.losses.mixed_focal_dice import MixedFocalDiceLoss
+from raddino_monai.transforms.output_names import output_names
 
 from .augment import AugmentationConfig, segmentation_transforms
 from .head_training import train_head
@@ -277,29 +278,36 @@ def predict_segmentation(
     config: SegmentationConfig,
     output_dir: str | Path,
     write_nifti: bool = False,
+    base_dir: str | Path | None = None,
+    ids: Sequence[str | None] | None = None,
 ) -> list[dict[str, str]]:
     """Predict masks at the original image size and write them as PNG (+ overlay PNG, optional NIfTI).
 
-    Multiclass: ``<stem>_seg.png`` label map (0/255 when binary, class indices otherwise); multilabel: one
-    ``<stem>_seg_<structure>.png`` per structure; ``<stem>_overlay.png`` shows every structure in colour.
+    Files are named by :func:`raddino_monai.transforms.output_names` (``<name>`` = the datalist id, else the path
+    relative to ``base_dir`` / the inputs' common folder without the image suffix): multiclass ``<name>_seg.png``
+    label map (0/255 when binary, class indices otherwise); multilabel one ``<name>_seg_<structure>.png`` per
+    structure; ``<name>_overlay.png`` shows every structure in colour.
 
     Returns:
-        one ``{"image", "mask", "overlay"[, "nifti"]}`` dict of written paths per image.
+        one ``{"image", "name", "mask", "overlay"[, "nifti"]}`` dict of written paths per image.
+
+    Raises:
+        OutputNameError: two inputs would get the same output name (checked before any prediction).
     """
+    names = output_names(images, base_dir, ids)
     out_dir = Path(output_dir)
     transform = segmentation_transforms(input_size(model, config), None, config.fit, augment=False, keep_meta=True)
     invert = Invertd("pred", transform=transform, orig_keys="image", nearest_interp=False)
     device = torch.device(config.device)
     model.to(device).eval()
     written = []
-    for path in tqdm(images, desc="predict", leave=False):
+    for path, stem in tqdm(list(zip(images, names)), desc="predict", leave=False):
         data = transform({"image": path})
         data["pred"] = model(data["image"][None].to(device))[0].cpu()
         logits = invert(data)["pred"]
         masks = binary_masks(torch.as_tensor(logits)[None].float(), config.mask_mode)[0].numpy()
         original = np.asarray(_load_original(path))
-        stem = Path(path).name.split(".")[0]
-        rec = {"image": str(path)}
+        rec = {"image": str(path), "name": stem}
         label_map = (np.argmax(np.asarray(logits), 0) if config.mask_mode == "multiclass" else None)
         if label_map is not None:
             rec["mask"] = str(write_mask_png(label_map, out_dir / f"{stem}_seg.png"))

@@ -4,19 +4,20 @@
 :func:`extract_embeddings` writes them, with image ids, to one file (CLI ``tools/extract_embeddings.py``), sharded
 and resumable. Both run the same loop: the poolings of :data:`raddino_monai.inference.pooling.POOLINGS`.
 
-Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (the RAD-DINO ``BitImageProcessor`` recipe on floats:
-short side -> 518 bicubic, centre crop, mean 0.5307 / std 0.2583 [HF]) and the backbone in eval mode; CLS is
-``last_hidden_state[:, 0]`` and the patch grid ``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
+Images go through ``LoadCXRd`` + ``raddino_preprocessing`` (by default the ``"pil"`` backend: microsoft/rad-dino's
+``BitImageProcessor`` bit for bit — short side -> 518 bicubic on the uint8 image, centre crop, mean 0.5307 /
+std 0.2583 [HF]) and the backbone in eval mode; CLS is ``last_hidden_state[:, 0]`` and the patch grid
+``last_hidden_state[:, 1:]`` reshaped to ``(D, h, w)`` [CARD].
 Results are written per batch to shards, so a rerun with ``resume=True`` skips finished ids; ``cache_dir`` keeps the
 preprocessed ``(3, S, S)`` tensors (safetensors, keyed by file path, size, mtime and preprocessing settings) so that
 extracting again with another checkpoint skips decoding and resizing.
 
-Agreement with the model-card path ([CARD]: ``AutoImageProcessor`` + ``AutoModel``, one image at a time): on the
-same pixel tensor the backbone gives the card's features up to float rounding (``atol 1e-5``; batching does not
-change them). End to end, the only difference is the resize: ``BitImageProcessor`` resizes a uint8 PIL image and
-rounds to uint8, we resize floats. Stated tolerance (tested on the sample images): preprocessed pixels within
-``1/255`` of the card's before normalisation, and per-token cosine similarity of CLS and patch features
-``> 0.999`` in float32. ``bf16=True`` adds bfloat16 rounding (about 3 significant digits).
+Agreement with the model-card path ([CARD] and the ``rad_dino`` package: ``AutoImageProcessor(use_fast=False)`` +
+``AutoModel``, one image at a time), tested on sample images incl. the hardest ones for a float resize: the
+preprocessed pixels are identical, and CLS / patch features agree up to float rounding of batched vs single forward
+passes (``atol 1e-5``). With ``resize_backend="torch"`` (float resize, no uint8 rounding) pixels differ by up to 18
+grey levels next to burnt-in text (sample PNGs at 518 px) and patch-token cosine similarity drops to about 0.998.
+``bf16=True`` adds bfloat16 rounding (about 3 significant digits).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from raddino_monai.data.datalist import load_datalist
+from raddino_monai.data.datalist import load_datalist, validate_datalist
 from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
 from raddino_monai.inference.pooling import N_LAST_BLOCKS, POOLINGS, check_poolings, pool_features
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.factory import create_backbone
-from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
+from raddino_monai.transforms import RADDINO_PREPROCESS, LoadCXRd, raddino_preprocessing
 from raddino_monai.transforms.io import cxr_reader_for
 
 __all__ = ["POOLINGS", "resolve_inputs", "embed_images", "extract_embeddings"]
@@ -65,6 +66,7 @@ def resolve_inputs(
 
     Raises:
         FileNotFoundError: ``inputs`` does not exist.
+        DatalistError: malformed datalist items or list entries (index, key and problem named).
         ValueError: no images, or duplicate ids (listed).
     """
     if isinstance(inputs, (str, os.PathLike)):
@@ -80,6 +82,7 @@ def resolve_inputs(
         else:
             raise FileNotFoundError(f"extract_embeddings: inputs {root} is neither a folder nor a datalist file.")
     else:
+        validate_datalist([{"image": p} for p in inputs], check_files=False, source="extract_embeddings inputs")
         pairs = [(str(p), str(p)) for p in inputs]
     if not pairs:
         raise ValueError(f"extract_embeddings: no images found in {inputs!r}.")
@@ -168,14 +171,18 @@ def _embedding_loop(
 
 
 def _preprocessed_images(
-    paths: Sequence[str], preprocess: Compose, size: int, fit: str, cache_dir: str | Path | None = None
+    paths: Sequence[str], preprocess: Compose, size: int, fit: str, resize_backend: str,
+    cache_dir: str | Path | None = None,
 ) -> _ImageDataset:
-    """The images through ``LoadCXRd`` + ``preprocess`` (``raddino_preprocessing(size, fit)``), optionally cached."""
+    """The images through ``LoadCXRd`` + ``preprocess`` (``raddino_preprocessing(size, fit, resize_backend)``),
+    optionally cached (the settings are part of every cache key, so a cache of one backend is never reused for
+    another)."""
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
-    return _ImageDataset(paths, LoadCXRd("image"), preprocess, cache, json.dumps({"image_size": size, "fit": fit}))
+    tag = json.dumps({"image_size": size, "fit": fit, "resize_backend": resize_backend})
+    return _ImageDataset(paths, LoadCXRd("image"), preprocess, cache, tag)
 
 
 def embed_images(
@@ -193,6 +200,7 @@ def embed_images(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     desc: str = "embeddings",
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> dict[str, np.ndarray]:
     """Pooled frozen features of image files, in memory, in the order of ``paths``.
 
@@ -210,6 +218,7 @@ def embed_images(
         cache_dir: keep preprocessed tensors here and reuse them later (see :func:`extract_embeddings`).
         progress: show a tqdm bar.
         desc: progress-bar label.
+        resize_backend: ``"pil"`` (the processor bit for bit) or ``"torch"`` (float resize; see module docstring).
 
     Returns:
         pooling name -> ``(N, F)`` float32 array (``(N, D, h, w)`` for ``"patch"``).
@@ -228,8 +237,8 @@ def embed_images(
     if not paths:
         raise ValueError("embed_images: no image paths given.")
     size = int(image_size or backbone.config.image_size)
-    preprocess = raddino_preprocessing("image", size, fit)
-    dataset = _preprocessed_images([str(p) for p in paths], preprocess, size, fit, cache_dir)
+    preprocess = raddino_preprocessing("image", size, fit, resize_backend=resize_backend)
+    dataset = _preprocessed_images([str(p) for p in paths], preprocess, size, fit, resize_backend, cache_dir)
     batches: dict[str, list[np.ndarray]] = {name: [] for name in pooling}
 
     def collect(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
@@ -260,6 +269,7 @@ def extract_embeddings(
     split: str | Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> Path:
     """Extract frozen embeddings for many images into one ``.npz`` or ``.safetensors`` file.
 
@@ -286,6 +296,7 @@ def extract_embeddings(
         cache_dir: keep preprocessed tensors here and reuse them in later runs (e.g. the same images with another
             checkpoint); ``None`` = no cache. Keys include the file's size and mtime, so edited images are redone.
         progress: show a tqdm bar.
+        resize_backend: ``"pil"`` (the processor bit for bit) or ``"torch"`` (float resize; see module docstring).
 
     Returns:
         ``out_path``; read it with :func:`~raddino_monai.inference.embedding_store.load_embeddings`. Resuming
@@ -317,17 +328,18 @@ def extract_embeddings(
         "patch_size": backbone.patch_size,
         "image_size": size,
         "fit": fit,
+        "resize_backend": resize_backend,
         "pooling": list(pooling),
         "bf16": bool(bf16),
         **({"n_last_blocks": n_last_blocks} if any(POOLINGS[p].uses_blocks for p in pooling) else {}),
     }
-    preprocess = raddino_preprocessing("image", size, fit)  # validates fit before any file is written
+    preprocess = raddino_preprocessing("image", size, fit, resize_backend=resize_backend)  # validates fit, backend
     store = ShardStore(out_path, meta)
     done = store.open(resume)
     todo = [n for n, i in enumerate(ids) if i not in done]
     if done:
         logger.info("extract_embeddings: resuming, %d of %d images already done", len(ids) - len(todo), len(ids))
-    dataset = _preprocessed_images([paths[n] for n in todo], preprocess, size, fit, cache_dir)
+    dataset = _preprocessed_images([paths[n] for n in todo], preprocess, size, fit, resize_backend, cache_dir)
 
     def write(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
         store.write([ids[todo[k]] for k in indices], arrays)

@@ -16,6 +16,7 @@ from raddino_monai.models.ecamp import ECAMPConfig, ECAMPModel, build_ecamp_mode
 from raddino_monai.models.factory import backbone_from_hf_folder, create_backbone
 from raddino_monai.models.mae_decoder import MAEDecoder
 from raddino_monai.models.mae_masking import PatchMasking, encode_visible, patchify, random_masking, unpatchify
+from raddino_monai.models.init_warning import RandomInitWarning, warn_if_random_init
 from raddino_monai.models.registry import (
     BACKBONE_SPECS,
     BackboneSpec,
@@ -36,6 +37,8 @@ from raddino_monai.models.weights import (
 )
 
 __all__ = [
+    "RandomInitWarning",
+    "warn_if_random_init",
     "RadDinoBackbone",
     "DINOHead",
     "load_dino_head",

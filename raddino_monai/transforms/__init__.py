@@ -13,9 +13,12 @@ from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import INTENSITY_MODES, UNKNOWN_META, LoadCXR, LoadCXRd
 from raddino_monai.transforms.masks import MASK_MODES, LoadMask, LoadMaskd, SaveMaskd
+from raddino_monai.transforms.output_names import OutputNameError, output_name, output_names
+from raddino_monai.transforms.pil_preprocess import PILPreprocess, PILPreprocessd
 from raddino_monai.transforms.preprocess import (
     FIT_MODES,
     RADDINO_PREPROCESS,
+    RESIZE_BACKENDS,
     FitToSquare,
     FitToSquared,
     RadDinoPreprocessConfig,
@@ -70,9 +73,16 @@ __all__ = [
     "LoadMask",
     "LoadMaskd",
     "SaveMaskd",
-    # preprocess.py
+    # output_names.py
+    "OutputNameError",
+    "output_name",
+    "output_names",
+    # preprocess_config.py, preprocess.py, pil_preprocess.py
     "RadDinoPreprocessConfig",
     "RADDINO_PREPROCESS",
+    "RESIZE_BACKENDS",
+    "PILPreprocess",
+    "PILPreprocessd",
     "FIT_MODES",
     "ResizeShortestEdge",
     "ResizeShortestEdged",

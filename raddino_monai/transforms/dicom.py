@@ -11,6 +11,7 @@ into error messages. Works with pydicom 2.4 and 3.x.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from os import PathLike
 from typing import Any
@@ -21,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from raddino_monai.transforms.errors import CXRLoadError
+from raddino_monai.transforms.limits import DEFAULT_MAX_PIXELS, check_declared_size
 
 try:  # pydicom >= 3
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -204,13 +206,33 @@ def dicom_meta(ds: Dataset) -> dict[str, Any]:
 
 
 def _read_dataset(path: str) -> Dataset:
+    # values over 1 KiB (Pixel Data) are read only when used, i.e. after the declared size was checked
     try:
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path, defer_size=1024)
     except InvalidDicomError as exc:
         reason = str(exc).splitlines()[0].split(" Use force=True")[0] if str(exc) else "no DICOM header"
         raise CXRLoadError(path, f"not a valid DICOM file ({reason})") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CXRLoadError(path, f"DICOM file is truncated or malformed ({type(exc).__name__})") from exc
+
+
+def _check_pixel_size(ds: Dataset, path: str, max_pixels: int) -> None:
+    """Rows x Columns x SamplesPerPixel x NumberOfFrames (x BitsAllocated / 8 bytes) from the header, before decoding:
+    against the file size for uncompressed transfer syntaxes, and against ``max_pixels`` for all."""
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows <= 0 or cols <= 0:
+        raise CXRLoadError(path, f"DICOM header declares Rows={rows}, Columns={cols}; expected both > 0")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits = int(ds.get("BitsAllocated", 0) or 0) or 16
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    compressed = bool(getattr(uid, "is_compressed", False)) if uid is not None else False
+    shape = (frames, rows, cols, samples) if frames > 1 or samples > 1 else (rows, cols)
+    needed = (rows * cols * samples * frames * bits + 7) // 8
+    check_declared_size(path, shape, max_pixels, f"{'compressed' if compressed else 'uncompressed'} {bits}-bit DICOM "
+                        "image", needed_bytes=None if compressed else needed,
+                        file_bytes=None if compressed else os.path.getsize(path))
 
 
 def _to_grey(ds: Dataset, pixels: np.ndarray, path: str) -> np.ndarray:
@@ -227,7 +249,10 @@ def _to_grey(ds: Dataset, pixels: np.ndarray, path: str) -> np.ndarray:
 
 
 def read_dicom(
-    path: str | PathLike[str], intensity: str = "bits", window: tuple[float, float] | None = None
+    path: str | PathLike[str],
+    intensity: str = "bits",
+    window: tuple[float, float] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a DICOM radiograph as a displayed-orientation ``(H, W)`` float32 image in ``[0, 1]``.
 
@@ -238,14 +263,17 @@ def read_dicom(
             constant image gives all zeros) or ``"window"`` (VOI LUT: ``window`` if given, else the file's VOI LUT
             Sequence or WindowCenter/WindowWidth).
         window: explicit ``(center, width)`` in Modality-LUT units, used by ``intensity="window"``.
+        max_pixels: cap on Rows x Columns x frames declared by the header, checked before the pixel data are read;
+            uncompressed files must also hold the bytes their header declares (header-bomb guard).
 
     Returns:
         ``(image, meta)``: image float32 ``(H, W)`` with 0 = black as displayed (MONOCHROME1 inverted); meta from
         :func:`dicom_meta`.
 
     Raises:
-        CXRLoadError: not a DICOM, no pixel data, undecodable transfer syntax (names the pip package), multi-frame,
-            unknown ``intensity``, or no window for ``"window"``.
+        CXRLoadError: not a DICOM, no pixel data, a declared size over ``max_pixels`` or larger than the file,
+            undecodable transfer syntax (names the pip package), multi-frame, unknown ``intensity``, or no window
+            for ``"window"``.
 
     Example:
         >>> image, meta = read_dicom("chest.dcm")  # doctest: +SKIP
@@ -258,6 +286,7 @@ def read_dicom(
         raise CXRLoadError(path, "DICOM has no Pixel Data element (7FE0,0010); expected an image")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").upper()
     bits = int(ds.get("BitsStored", 0) or ds.get("BitsAllocated", 0) or 16)
+    _check_pixel_size(ds, path, max_pixels)
     stored = _to_grey(ds, _decode(ds, path), path)
     monochrome = photometric.startswith("MONOCHROME")
     # the Modality LUT applies to greyscale images only (PS3.3 C.11.1); colour images keep their stored values

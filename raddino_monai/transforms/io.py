@@ -7,6 +7,7 @@ sniffing the DICOM ``'DICM'`` preamble first (many DICOMs have no suffix), then 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -20,6 +21,7 @@ from monai.transforms import MapTransform, Transform
 
 from raddino_monai.transforms.dicom import read_dicom
 from raddino_monai.transforms.errors import CXRLoadError
+from raddino_monai.transforms.limits import DEFAULT_MAX_PIXELS, check_declared_size
 
 __all__ = [
     "INTENSITY_MODES", "READERS", "UNKNOWN_META", "LoadCXR", "LoadCXRd", "LoadCXRD", "LoadCXRDict", "cxr_reader_for",
@@ -39,7 +41,8 @@ UNKNOWN_META: dict[str, Any] = {
 #: accepted values of ``intensity`` (see :class:`LoadCXR`)
 INTENSITY_MODES = ("bits", "minmax", "window")
 
-Reader = Callable[[str, str, "tuple[float, float] | None"], "tuple[np.ndarray, dict[str, Any]]"]
+#: ``(path, intensity, window, max_pixels) -> (image (H, W) float32 in [0, 1], partial meta)``
+Reader = Callable[[str, str, "tuple[float, float] | None", int], "tuple[np.ndarray, dict[str, Any]]"]
 
 
 def _scale(image: np.ndarray, full_scale: float | None, intensity: str, path: str) -> np.ndarray:
@@ -60,12 +63,35 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
-def _read_pil(path: str, intensity: str, window: tuple[float, float] | None) -> tuple[np.ndarray, dict[str, Any]]:
-    """PNG / JPEG / TIFF via Pillow: 8/16-bit grey, RGB, RGBA, LA, palette -> grey; EXIF orientation applied."""
+def _read_pil(
+    path: str, intensity: str, window: tuple[float, float] | None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """PNG / JPEG / TIFF via Pillow: 8/16-bit grey, RGB, RGBA, LA, palette -> grey; EXIF orientation applied.
+
+    Decompression bombs: ``Image.open`` reads the header only; the declared size is checked against ``max_pixels``
+    before ``load()`` decodes anything. Pillow's own guard (a warning above ``PIL.Image.MAX_IMAGE_PIXELS``, an error
+    above twice that) is superseded by this explicit cap: its warning is silenced, its error reported as such.
+    """
+    import warnings
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is checked explicitly below
+            img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise CXRLoadError(
+            path, f"Pillow refuses to open it as a decompression bomb ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS and "
+            "LoadCXR(max_pixels=...) to read such an image"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise CXRLoadError(path, "not a readable image file (Pillow cannot identify it)") from exc
+    except Exception as exc:  # OSError "truncated", SyntaxError, ValueError, struct.error, ...
+        raise CXRLoadError(path, f"image file is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+    try:
+        with img:
+            check_declared_size(path, (img.height, img.width), max_pixels, f"{img.format or 'Pillow'} image")
             img.load()
             img = ImageOps.exif_transpose(img) or img
             mode = img.mode
@@ -82,21 +108,41 @@ def _read_pil(path: str, intensity: str, window: tuple[float, float] | None) -> 
                 array, full_scale = np.asarray(img.getchannel("L"), dtype=np.uint8), 255.0
             else:  # RGB, RGBA (alpha dropped), P / PA (palette), 1, CMYK, YCbCr, ...
                 array, full_scale = _luma(np.asarray(img.convert("RGB"))), 255.0
-    except UnidentifiedImageError as exc:
-        raise CXRLoadError(path, "not a readable image file (Pillow cannot identify it)") from exc
+    except CXRLoadError:
+        raise
     except Exception as exc:  # OSError "truncated", zlib.error, SyntaxError, ValueError, struct.error, ...
         raise CXRLoadError(path, f"image file is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
     bits = {255.0: 8, 65535.0: 16}.get(full_scale or 0.0, 0)
     return _scale(array, full_scale, intensity, path), {"photometric_interpretation": mode, "bits_stored": bits}
 
 
-def _read_nifti(path: str, intensity: str, window: tuple[float, float] | None) -> tuple[np.ndarray, dict[str, Any]]:
+def _check_nifti_header(path: str, nii: Any, max_pixels: int) -> None:
+    """Declared shape x itemsize (+ data offset) vs the file size (uncompressed ``.nii``) and the pixel cap."""
+    header = nii.header
+    shape = tuple(int(s) for s in header.get_data_shape())
+    dtype = np.dtype(header.get_data_dtype())
+    compressed = str(path).lower().endswith(".gz")
+    needed = int(header.get_data_offset()) + math.prod(shape) * dtype.itemsize
+    check_declared_size(path, shape, max_pixels, f"NIfTI {dtype.name} image",
+                        needed_bytes=None if compressed else needed,
+                        file_bytes=None if compressed else Path(path).stat().st_size)
+
+
+def _read_nifti(
+    path: str, intensity: str, window: tuple[float, float] | None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, dict[str, Any]]:
     """2-D NIfTI (or 3-D/4-D with singleton axes). Axis 0 (i, NIfTI x) is the column axis, so the array is
-    transposed to (rows, cols) = (j, i); the affine is not used to flip (voxel order is the displayed order)."""
+    transposed to (rows, cols) = (j, i); the affine is not used to flip (voxel order is the displayed order).
+    ``nib.load`` reads the header only; the declared size is checked (:func:`_check_nifti_header`) before the
+    data are read."""
     import nibabel as nib
 
     try:
         nii = nib.load(path)
+    except Exception as exc:  # nibabel raises ImageFileError, EOFError, OSError, ValueError, ...
+        raise CXRLoadError(path, f"cannot read NIfTI file ({type(exc).__name__}: {exc})") from exc
+    _check_nifti_header(path, nii, max_pixels)
+    try:
         data = np.asarray(nii.dataobj)
     except Exception as exc:  # nibabel raises ImageFileError, EOFError, OSError, ValueError, ...
         raise CXRLoadError(path, f"cannot read NIfTI file ({type(exc).__name__}: {exc})") from exc
@@ -115,8 +161,10 @@ def _read_nifti(path: str, intensity: str, window: tuple[float, float] | None) -
     return _scale(image, full_scale, intensity, path), {"pixel_spacing": spacing}
 
 
-def _read_dicom(path: str, intensity: str, window: tuple[float, float] | None) -> tuple[np.ndarray, dict[str, Any]]:
-    return read_dicom(path, intensity=intensity, window=window)
+def _read_dicom(
+    path: str, intensity: str, window: tuple[float, float] | None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, dict[str, Any]]:
+    return read_dicom(path, intensity=intensity, window=window, max_pixels=max_pixels)
 
 
 #: file suffix (lower case) -> reader ``(path, intensity, window) -> (image (H, W) float32 [0, 1], partial meta)``
@@ -183,11 +231,14 @@ class LoadCXR(Transform):
         intensity: one of :data:`INTENSITY_MODES`.
         window: explicit VOI window ``(center, width)`` for ``intensity="window"``.
         min_size: smallest accepted height and width in pixels (default 14, one ViT patch).
+        max_pixels: largest accepted pixel count as declared by the file's header, checked before decoding
+            (header-bomb guard, :mod:`raddino_monai.transforms.limits`; default Pillow's 89,478,485).
 
     Raises:
         CXRLoadError: (at call time) the file is missing, empty, unsupported, corrupt, not 2-D, smaller than
-            ``min_size``, has non-finite pixels, or needs a missing DICOM decoder. The message names the file.
-        ValueError: (at construction) invalid ``intensity`` or ``min_size``.
+            ``min_size``, declares more pixels than ``max_pixels`` or more data than it holds, has non-finite
+            pixels, or needs a missing DICOM decoder. The message names the file.
+        ValueError: (at construction) invalid ``intensity``, ``min_size`` or ``max_pixels``.
 
     Example:
         >>> img = LoadCXR()("chest.dcm")  # doctest: +SKIP
@@ -195,11 +246,20 @@ class LoadCXR(Transform):
         (torch.Size([1, 1024, 1024]), torch.float32, True)
     """
 
-    def __init__(self, intensity: str = "bits", window: tuple[float, float] | None = None, min_size: int = 14) -> None:
+    def __init__(
+        self,
+        intensity: str = "bits",
+        window: tuple[float, float] | None = None,
+        min_size: int = 14,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         if intensity not in INTENSITY_MODES:
             raise ValueError(f"LoadCXR: intensity must be one of {list(INTENSITY_MODES)}, got {intensity!r}")
         if int(min_size) < 1:
             raise ValueError(f"LoadCXR: min_size must be >= 1, got {min_size}")
+        if int(max_pixels) < int(min_size) ** 2:
+            raise ValueError(f"LoadCXR: max_pixels must be >= min_size**2 = {int(min_size) ** 2}, got {max_pixels}")
+        self.max_pixels = int(max_pixels)
         self.intensity = intensity
         self.window = None if window is None else (float(window[0]), float(window[1]))
         self.min_size = int(min_size)
@@ -226,7 +286,7 @@ class LoadCXR(Transform):
             raise CXRLoadError(
                 p, f"unsupported file type; expected a DICOM ('DICM' preamble) or one of {sorted(READERS)}"
             )
-        image, partial = reader(str(p), self.intensity, self.window)
+        image, partial = reader(str(p), self.intensity, self.window, self.max_pixels)
         self._check(str(p), image)
         meta: dict[str, Any] = {"filename_or_obj": str(p), "spatial_shape": np.asarray(image.shape, dtype=np.int64)}
         meta.update(UNKNOWN_META)
@@ -256,6 +316,7 @@ class LoadCXRd(MapTransform):
         intensity: see :class:`LoadCXR`.
         window: see :class:`LoadCXR`.
         min_size: see :class:`LoadCXR`.
+        max_pixels: see :class:`LoadCXR`.
         allow_missing_keys: do not raise if a key is absent.
 
     Raises:
@@ -272,10 +333,11 @@ class LoadCXRd(MapTransform):
         intensity: str = "bits",
         window: tuple[float, float] | None = None,
         min_size: int = 14,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.loader = LoadCXR(intensity=intensity, window=window, min_size=min_size)
+        self.loader = LoadCXR(intensity=intensity, window=window, min_size=min_size, max_pixels=max_pixels)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:  # type: ignore[override]
         d = dict(data)

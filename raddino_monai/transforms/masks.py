@@ -25,6 +25,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from PIL import Image
 
+from raddino_monai.transforms.output_names import OutputNameRegistry, output_name
+
 __all__ = ["MASK_MODES", "read_mask_file", "LoadMask", "LoadMaskd", "write_mask_png", "write_mask_nifti",
            "write_overlay_png", "SaveMaskd"]
 
@@ -197,8 +199,11 @@ _WRITERS: dict[str, tuple[str, Callable[[np.ndarray, str | Path], Path]]] = {
 class SaveMaskd(MapTransform):
     """Write a predicted ``(1, H, W)`` label map or ``(C, H, W)`` multi-hot mask into ``output_dir``.
 
-    The file is named after ``meta["filename_or_obj"]`` of the tensor (or of ``image``) with ``output_postfix``.
-    Multi-hot masks with C > 1 are written one file per channel (``_<channel>`` suffix) for PNG.
+    The file is named after ``meta["filename_or_obj"]`` of the tensor (or of ``image``) by
+    :func:`raddino_monai.transforms.output_name`: its path relative to ``data_root_dir`` (sub-folders kept; the file
+    name alone when outside it or when ``data_root_dir`` is None) without the image suffix, then ``_<output_postfix>``.
+    A second, different source that would get a name already written by this transform raises instead of
+    overwriting it. Multi-hot masks with C > 1 are written one file per channel (``_<channel>`` suffix) for PNG.
 
     Args:
         keys: prediction keys.
@@ -206,9 +211,10 @@ class SaveMaskd(MapTransform):
         output_format: ``"png"`` or ``"nifti"``.
         output_postfix: appended to the file stem.
         meta_key: key whose tensor's meta names the source file (default ``"image"``).
+        data_root_dir: mirror source paths relative to this folder (as MONAI ``SaveImage(data_root_dir=...)``).
 
     Raises:
-        ValueError: unknown output format.
+        ValueError: unknown output format; at call time (``OutputNameError``) an output-name collision.
     """
 
     def __init__(
@@ -219,20 +225,22 @@ class SaveMaskd(MapTransform):
         output_postfix: str = "seg",
         meta_key: str = "image",
         allow_missing_keys: bool = False,
+        data_root_dir: str | Path | None = None,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         if output_format not in _WRITERS:
             raise ValueError(f"Unknown output_format {output_format!r}; valid values: {sorted(_WRITERS)}.")
         self.output_dir, self.output_format = Path(output_dir), output_format
         self.output_postfix, self.meta_key = output_postfix, meta_key
+        self.data_root_dir = data_root_dir
+        self.names = OutputNameRegistry()
 
     def _stem(self, d: Mapping[Hashable, Any], key: Hashable) -> str:
         for source in (d[key], d.get(self.meta_key)):
             name = getattr(source, "meta", {}).get("filename_or_obj") if source is not None else None
             if name:
-                base = Path(str(name)).name
-                return base[: -len(".nii.gz")] if base.lower().endswith(".nii.gz") else Path(base).stem
-        return "image"
+                return self.names.require(output_name(str(name), self.data_root_dir), str(name))
+        return self.names.require("image", "<no filename_or_obj>")
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:  # type: ignore[override]
         d = dict(data)

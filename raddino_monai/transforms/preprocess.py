@@ -1,16 +1,25 @@
 """RAD-DINO input preprocessing as MONAI transforms: shortest-edge resize, square fit, normalisation.
 
-``raddino_preprocessing(fit="crop")`` reproduces microsoft/rad-dino's ``BitImageProcessor`` ([HF]
-preprocessor_config.json): bicubic resize of the shortest edge to 518, 518x518 centre crop, rescale to [0, 1],
-normalise with mean 0.5307 / std 0.2583 and repeat the grey channel to RGB. It works on ``LoadCXR`` output
-(``(1, H, W)`` float32 in ``[0, 1]``) and gives ``(3, 518, 518)`` float32. ``fit="pad"`` / ``"resize"`` keep the whole
-image (the centre crop drops the long-axis edges of non-square radiographs).
+``raddino_preprocessing(fit="crop")`` is microsoft/rad-dino's ``BitImageProcessor`` ([HF] preprocessor_config.json):
+bicubic resize of the shortest edge to 518, 518x518 centre crop, rescale to [0, 1], normalise with mean 0.5307 /
+std 0.2583 and repeat the grey channel to RGB. It works on ``LoadCXR`` output (``(1, H, W)`` float32 in ``[0, 1]``)
+and gives ``(3, 518, 518)`` float32. Two resize backends (:data:`RESIZE_BACKENDS`, default
+``RADDINO_PREPROCESS.resize_backend``):
+
+* ``"pil"`` (default): :class:`~raddino_monai.transforms.pil_preprocess.PILPreprocessd`, the processor bit for bit
+  (uint8 PIL resize, as ``use_fast=False``);
+* ``"torch"``: :class:`ResizeShortestEdge` / :class:`FitToSquare` on floats (antialiased bicubic, PIL's kernel,
+  no uint8 rounding, one clamp at the end) + MONAI crop / normalisation; invertible with ``Invertd``. It is *not*
+  the processor: on the sample PNGs at 518 px it differs by up to 18 grey levels next to sharp edges (see
+  :class:`RadDinoPreprocessConfig`).
+
+``fit="pad"`` / ``"resize"`` keep the whole image (the centre crop drops the long-axis edges of non-square
+radiographs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,7 +40,16 @@ from monai.transforms import (
     Transform,
 )
 
+from raddino_monai.transforms.pil_preprocess import PILPreprocess, PILPreprocessd
+from raddino_monai.transforms.preprocess_config import (
+    RADDINO_PREPROCESS,
+    RESIZE_BACKENDS,
+    RadDinoPreprocessConfig,
+    shortest_edge_size,
+)
+
 __all__ = [
+    "RESIZE_BACKENDS",
     "RadDinoPreprocessConfig",
     "RADDINO_PREPROCESS",
     "FIT_MODES",
@@ -43,58 +61,6 @@ __all__ = [
     "raddino_preprocessing",
     "raddino_preprocessing_array",
 ]
-
-
-@dataclass(frozen=True)
-class RadDinoPreprocessConfig:
-    """RAD-DINO preprocessing constants, all from [HF] microsoft/rad-dino ``preprocessor_config.json``.
-
-    Args:
-        size: shortest edge after resizing (``size.shortest_edge: 518``; 518 = 37 patches of 14 px).
-        crop_size: centre-crop height and width (``crop_size: 518x518``).
-        resample: PIL resampling id (``resample: 3`` = bicubic).
-        rescale_factor: ``1/255`` (uint8 -> [0, 1]).
-        mean: ``image_mean`` (0.5307 on all 3 channels; MIMIC-CXR statistics, also used by MAIRA-2).
-        std: ``image_std`` (0.2583 on all 3 channels).
-        channels: 3 (``do_convert_rgb: true``; the grey image is repeated).
-
-    Example:
-        >>> RadDinoPreprocessConfig().to_hf_preprocessor_config()["size"]
-        {'shortest_edge': 518}
-    """
-
-    size: int = 518
-    crop_size: int = 518
-    resample: int = 3
-    rescale_factor: float = 1.0 / 255.0
-    mean: float = 0.5307
-    std: float = 0.2583
-    channels: int = 3
-
-    def to_hf_preprocessor_config(self) -> dict[str, Any]:
-        """The ``preprocessor_config.json`` dict of an HF folder (the same keys and values as microsoft/rad-dino).
-
-        Returns:
-            JSON-serialisable dict loadable by ``transformers.AutoImageProcessor`` (``BitImageProcessor``).
-        """
-        return {
-            "crop_size": {"height": self.crop_size, "width": self.crop_size},
-            "do_center_crop": True,
-            "do_convert_rgb": True,
-            "do_normalize": True,
-            "do_rescale": True,
-            "do_resize": True,
-            "image_mean": [self.mean] * self.channels,
-            "image_processor_type": "BitImageProcessor",
-            "image_std": [self.std] * self.channels,
-            "resample": self.resample,
-            "rescale_factor": self.rescale_factor,
-            "size": {"shortest_edge": self.size},
-        }
-
-
-#: the released microsoft/rad-dino preprocessing ([HF] preprocessor_config.json)
-RADDINO_PREPROCESS = RadDinoPreprocessConfig()
 
 
 def _resize(img: torch.Tensor, out_hw: tuple[int, int], clip: tuple[float, float] | None) -> torch.Tensor:
@@ -124,18 +90,13 @@ def _resize(img: torch.Tensor, out_hw: tuple[int, int], clip: tuple[float, float
     return result
 
 
-def shortest_edge_size(hw: tuple[int, int], size: int) -> tuple[int, int]:
-    """Output (H, W) with the shorter side = ``size``; the longer side is truncated like HF's
-    ``get_resize_output_image_size(default_to_square=False)``: ``int(size * long / short)``."""
-    h, w = hw
-    return (size, int(size * w / h)) if h <= w else (int(size * h / w), size)
-
-
 class ResizeShortestEdge(Transform):
     """Resize ``(C, H, W)`` so the shorter side is ``size``, keeping the aspect ratio (bicubic, antialiased).
 
-    Numerically this is PIL's ``resize(BICUBIC)`` on floats (no uint8 rounding), i.e. the resize of rad-dino's
-    ``BitImageProcessor`` (slow/PIL version, ``use_fast=False``).
+    This is PIL's bicubic kernel applied to floats: no uint8 rounding and one clamp at the end, where PIL (and
+    rad-dino's ``BitImageProcessor``, ``use_fast=False``) rounds and clips each pass to uint8. The two agree to
+    about 1 grey level on smooth images, but differ by up to 18 levels next to burnt-in text and borders (sample
+    PNGs at 518 px); :class:`~raddino_monai.transforms.pil_preprocess.PILPreprocess` is the exact one.
 
     Args:
         size: target length of the shorter side ([HF] 518).
@@ -265,7 +226,7 @@ class FitToSquared(MapTransform):
 ResizeShortestEdgeD = ResizeShortestEdgeDict = ResizeShortestEdged
 FitToSquareD = FitToSquareDict = FitToSquared
 
-# fit mode -> spatial steps, for one image (array) and for a dict (keys)
+# fit mode -> spatial steps of the "torch" backend, for one image (array) and for a dict (keys)
 _ARRAY_FITS: dict[str, Callable[[int], list[Callable]]] = {
     "crop": lambda s: [ResizeShortestEdge(s), CenterSpatialCrop(roi_size=(s, s))],
     "pad": lambda s: [FitToSquare(s, mode="pad")],
@@ -280,11 +241,46 @@ _DICT_FITS: dict[str, Callable[[KeysCollection, int], list[Callable]]] = {
 FIT_MODES = tuple(_ARRAY_FITS)
 
 
-def _check_fit(fit: str, channels: int) -> None:
+def _torch_dict(keys: KeysCollection, size: int, fit: str, mean: float, std: float, channels: int) -> list[Callable]:
+    return [
+        *_DICT_FITS[fit](keys, size),
+        NormalizeIntensityd(keys, subtrahend=mean, divisor=std),
+        RepeatChanneld(keys, repeats=channels),
+        EnsureTyped(keys, dtype=torch.float32),
+    ]
+
+
+def _pil_dict(keys: KeysCollection, size: int, fit: str, mean: float, std: float, channels: int) -> list[Callable]:
+    return [PILPreprocessd(keys, size, fit, mean, std, channels), EnsureTyped(keys, dtype=torch.float32)]
+
+
+def _torch_array(size: int, fit: str, mean: float, std: float, channels: int) -> list[Callable]:
+    return [
+        *_ARRAY_FITS[fit](size),
+        NormalizeIntensity(subtrahend=mean, divisor=std),
+        RepeatChannel(repeats=channels),
+        EnsureType(dtype=torch.float32),
+    ]
+
+
+def _pil_array(size: int, fit: str, mean: float, std: float, channels: int) -> list[Callable]:
+    return [PILPreprocess(size, fit, mean, std, channels), EnsureType(dtype=torch.float32)]
+
+
+# resize backend -> chain builder (dictionary and array versions)
+_DICT_CHAINS: dict[str, Callable[..., list[Callable]]] = {"pil": _pil_dict, "torch": _torch_dict}
+_ARRAY_CHAINS: dict[str, Callable[..., list[Callable]]] = {"pil": _pil_array, "torch": _torch_array}
+
+
+def _check(fit: str, channels: int, backend: str) -> None:
     if fit not in _ARRAY_FITS:
         raise ValueError(f"raddino_preprocessing: fit must be one of {list(FIT_MODES)}, got {fit!r}")
     if int(channels) < 1:
         raise ValueError(f"raddino_preprocessing: channels must be >= 1, got {channels}")
+    if backend not in _DICT_CHAINS:
+        raise ValueError(
+            f"raddino_preprocessing: resize_backend must be one of {list(RESIZE_BACKENDS)}, got {backend!r}"
+        )
 
 
 def raddino_preprocessing(
@@ -294,6 +290,7 @@ def raddino_preprocessing(
     mean: float = RADDINO_PREPROCESS.mean,
     std: float = RADDINO_PREPROCESS.std,
     channels: int = RADDINO_PREPROCESS.channels,
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> Compose:
     """Dictionary transform chain mapping ``LoadCXRd`` output ``(1, H, W)`` in ``[0, 1]`` to ``(C, size, size)``.
 
@@ -305,26 +302,22 @@ def raddino_preprocessing(
         mean: normalisation mean ([HF] 0.5307).
         std: normalisation std ([HF] 0.2583).
         channels: output channels; the grey channel is repeated ([HF] 3, ``do_convert_rgb``).
+        resize_backend: ``"pil"`` (default, ``BitImageProcessor`` bit for bit) or ``"torch"`` (float resize,
+            invertible, up to 18 grey levels from the processor next to sharp edges); see :data:`RESIZE_BACKENDS`.
 
     Returns:
         ``monai.transforms.Compose`` of dictionary transforms; float32 output.
 
     Raises:
-        ValueError: unknown ``fit`` (lists the valid values) or ``channels < 1``.
+        ValueError: unknown ``fit`` or ``resize_backend`` (lists the valid values) or ``channels < 1``.
 
     Example:
         >>> out = raddino_preprocessing()({"image": torch.rand(1, 300, 200)})
         >>> tuple(out["image"].shape)
         (3, 518, 518)
     """
-    _check_fit(fit, channels)
-    steps = [
-        *_DICT_FITS[fit](keys, int(size)),
-        NormalizeIntensityd(keys, subtrahend=mean, divisor=std),
-        RepeatChanneld(keys, repeats=int(channels)),
-        EnsureTyped(keys, dtype=torch.float32),
-    ]
-    return Compose(steps)
+    _check(fit, channels, resize_backend)
+    return Compose(_DICT_CHAINS[resize_backend](keys, int(size), fit, mean, std, int(channels)))
 
 
 def raddino_preprocessing_array(
@@ -333,6 +326,7 @@ def raddino_preprocessing_array(
     mean: float = RADDINO_PREPROCESS.mean,
     std: float = RADDINO_PREPROCESS.std,
     channels: int = RADDINO_PREPROCESS.channels,
+    resize_backend: str = RADDINO_PREPROCESS.resize_backend,
 ) -> Compose:
     """Array version of :func:`raddino_preprocessing` for one ``(1, H, W)`` image (same arguments, no ``keys``).
 
@@ -343,11 +337,5 @@ def raddino_preprocessing_array(
         >>> tuple(raddino_preprocessing_array(fit="pad")(torch.rand(1, 300, 200)).shape)
         (3, 518, 518)
     """
-    _check_fit(fit, channels)
-    steps = [
-        *_ARRAY_FITS[fit](int(size)),
-        NormalizeIntensity(subtrahend=mean, divisor=std),
-        RepeatChannel(repeats=int(channels)),
-        EnsureType(dtype=torch.float32),
-    ]
-    return Compose(steps)
+    _check(fit, channels, resize_backend)
+    return Compose(_ARRAY_CHAINS[resize_backend](int(size), fit, mean, std, int(channels)))

@@ -68,6 +68,10 @@ def test_train_properties(names) -> None:
     workflow.initialize()
     assert workflow.check_properties() == []
     assert workflow.train_handlers is not None and workflow.max_epochs >= 1
+    from raddino_monai.engines.handlers import RunLock
+
+    lock = workflow.parser.get_parsed_content("train#trainer").run_lock  # one run per output folder
+    assert isinstance(lock, RunLock) and lock.folder == Path(workflow.parser.get_parsed_content("output_dir"))
 
 
 def test_multi_gpu_overlay_properties(tmp_path) -> None:

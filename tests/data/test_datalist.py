@@ -156,11 +156,11 @@ def test_validate_collects_every_problem(tmp_path: Path, png_writer: Callable[..
         validate_datalist(items, path_keys=("image", "mask"), source="train.json")
     problems = info.value.problems
     assert problems == [
-        "item 1: missing required key 'image' (item has ['label', 'patient_id'])",
-        f"item 2: image file {tmp_path / 'missing.png'} does not exist",
-        f"item 2: mask file {tmp_path / 'nomask.png'} does not exist",
-        "item 3: expected a dict with an 'image' key, found str",
-        "item 4: image should be a file path, found 5",
+        "item 1: key 'image': required, found no such key (item has ['label', 'patient_id'])",
+        f"item 2: key 'image': file {tmp_path / 'missing.png'} does not exist",
+        f"item 2: key 'mask': file {tmp_path / 'nomask.png'} does not exist",
+        "item 3: expected a dict with an 'image' key (or an image path), found str 'not-a-dict'",
+        "item 4: key 'image': expected a file path, found int 5",
     ]
     message = str(info.value)
     assert message.startswith("datalist train.json: 5 problem(s):") and "SECRET-ID" not in message
@@ -177,7 +177,7 @@ def test_validate_check_readable(tmp_path: Path, png_writer: Callable[..., Path]
     validate_datalist(items, check_readable=False)
     with pytest.raises(DatalistError) as info:
         validate_datalist(items, check_readable=True)
-    assert [p.split(" file ")[0] for p in info.value.problems] == ["item 1: image", "item 2: image"]
+    assert [p.split(" file ")[0] for p in info.value.problems] == ["item 1: key 'image':", "item 2: key 'image':"]
     assert str(empty) in info.value.problems[0] and str(text) in info.value.problems[1]
 
 
@@ -199,8 +199,8 @@ def test_validate_header_check_without_loader(
     with pytest.raises(DatalistError) as info:
         validate_datalist(items, check_readable=True)
     assert info.value.problems == [
-        f"item 4: image file {empty} file is empty",
-        f"item 5: image file {text} not a PNG, JPEG, DICOM (Part 10) or NIfTI file (unrecognised header)",
+        f"item 4: key 'image': file {empty} file is empty",
+        f"item 5: key 'image': file {text} not a PNG, JPEG, DICOM (Part 10) or NIfTI file (unrecognised header)",
     ]
 
 
@@ -210,3 +210,49 @@ def test_sample_datalist_is_valid_and_readable() -> None:
     items = load_datalist(sample_datalist_path())
     validate_datalist(items[:5], path_keys=("image", "mask"), check_readable=True, source="sample")
     validate_datalist(items, path_keys=("image", "mask"), required_keys=("image", "patient_id", "label"))
+
+
+def test_malformed_items_are_named_by_index_key_and_problem(tmp_path: Path) -> None:
+    """Issue 12 item 7: no image, an empty CSV cell, a list where one path is expected, wrong types."""
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text(json.dumps({"training": [
+        {"image": "a.png", "label": 1},
+        {"label": 0},
+        {"image": ["a.png", "b.png"]},
+        {"image": "c.png", "age": "54y", "label": {"x": 1}, "patient_id": ["SECRET"]},
+        ["not", "an", "item"],
+        {"image": "d.png", "id": "x"},
+        {"image": "e.png", "id": "x"},
+    ]}))
+    with pytest.raises(DatalistError) as info:
+        load_datalist(bad_json)
+    problems = info.value.problems
+    assert problems[0] == "item 1 [training]: key 'image': required, found no such key (item has ['label', 'split'])"
+    assert problems[1] == "item 2 [training]: key 'image': expected one file path, found a list of 2"
+    assert any(p.startswith("item 3 [training] (") and "key 'age': expected a number, found str '54y'" in p
+               for p in problems)
+    assert any("item 3" in p and "key 'label': expected an int, a class name" in p for p in problems)
+    assert any("item 3" in p and "key 'patient_id': expected a string or an int, found list" in p for p in problems)
+    assert "item 4: expected a dict with an 'image' key (or an image path), found list" in problems[-2]
+    assert "item 6 [training]" in problems[-1] and "'x' is also the id of item 5" in problems[-1]
+    assert "SECRET" not in str(info.value)  # identifier-like values are not echoed
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("image,label,age\na.png,1,50\n,0,61\n")  # empty image cell
+    with pytest.raises(DatalistError, match=r"item 1: key 'image': required, found an empty value"):
+        load_datalist(csv_file)
+    assert len(load_datalist(csv_file, validate=False)) == 2  # opt-out for callers that validate themselves
+
+
+def test_every_datalist_tool_path_validates_up_front(tmp_path: Path) -> None:
+    """The runners behind tools/linear_probe, metadata_probe, segment and extract_embeddings all read through
+    load_datalist / resolve_inputs, so a malformed item fails before any model is built."""
+    from raddino_monai.evaluation.runners import load_splits
+    from raddino_monai.inference import resolve_inputs
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"training": [{"label": 1}], "test": [{"image": "a.png"}]}))
+    for call in (lambda: load_splits(bad), lambda: resolve_inputs(bad)):
+        with pytest.raises(DatalistError, match=r"item 0 \[training\]: key 'image': required"):
+            call()
+    with pytest.raises(DatalistError, match=r"item 1: key 'image': expected one file path, found a list of 1"):
+        resolve_inputs(["a.png", ["b.png"]])

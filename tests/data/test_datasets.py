@@ -111,7 +111,9 @@ def test_disk_cache_keeps_loader_meta_on_every_monai_version(
         calls.append(d["image"])
         return d
 
-    transform = Compose([Lambda(counted), LoadCXRd("image"), raddino_preprocessing("image", size=14)])
+    # the "torch" backend records MONAI applied_operations (enums), which the weights-only cache must round-trip
+    preprocess = raddino_preprocessing("image", size=14, resize_backend="torch")
+    transform = Compose([Lambda(counted), LoadCXRd("image"), preprocess])
     miss = build_dataset(good, transform, cache="disk", cache_dir=tmp_path / "cache")[1]
     hit = build_dataset(good, transform, cache="disk", cache_dir=tmp_path / "cache")[1]
     assert len(calls) == 2  # the second dataset loaded everything from the cache ...

@@ -38,10 +38,10 @@ def test_load_report_datalist_keeps_section_and_counts_skipped(tmp_path: Path) -
 
 def test_report_must_be_text(tmp_path: Path) -> None:
     images = _images(tmp_path, 1)
-    with pytest.raises(DatalistError, match="report should be text, found int"):
+    with pytest.raises(DatalistError, match="key 'report': expected a string, found int"):
         validate_datalist([{"image": str(tmp_path / images[0]), "report": 3}])
     (tmp_path / "d.json").write_text(json.dumps([{"image": images[0], "report": ["a"]}]))
-    with pytest.raises(DatalistError, match="report should be text, found list"):
+    with pytest.raises(DatalistError, match="key 'report': expected a string, found list"):
         load_report_datalist(tmp_path / "d.json")
 
 

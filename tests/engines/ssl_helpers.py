@@ -55,6 +55,7 @@ def make_trainer(
     rank: int | None = None,
     handlers: list[Any] | None = None,
     wrap_ddp: bool = False,
+    run_lock: Any = None,
 ) -> SSLTrainer:
     """A ready-to-run :class:`SSLTrainer` whose model init depends only on ``init_seed``."""
     config = config or tiny_config()
@@ -82,6 +83,7 @@ def make_trainer(
         optimizer=optimizer,
         schedules=schedules,
         train_handlers=handlers,
+        run_lock=run_lock,
     )
 
 

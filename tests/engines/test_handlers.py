@@ -15,6 +15,7 @@ from transformers import AutoModel
 
 import raddino_monai.engines.handlers.checkpoint as checkpoint_module
 from raddino_monai.engines.handlers import (
+    CheckpointFolderError,
     CollapseMonitor,
     NaNGuard,
     NonFiniteLossError,
@@ -23,6 +24,7 @@ from raddino_monai.engines.handlers import (
     TeacherExportHandler,
     ThroughputMonitor,
     capture_rng_state,
+    checkpoint_run_id,
     find_checkpoints,
     latest_checkpoint,
     restore_rng_state,
@@ -154,3 +156,73 @@ def test_collapse_monitor_warns_once_per_uniform_episode(caplog) -> None:
     real = CollapseMonitor(n_prototypes=64, tolerance=0.99, patience=1)
     make_trainer(max_epochs=1, handlers=[real]).run()
     assert real.warned_at == [1]
+
+
+def _legacy_checkpoint(folder, iteration: int = 200):
+    """A checkpoint file of an older run, written before run ids existed (no sidecar, no "run_id")."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"checkpoint_{iteration:08d}.pt"
+    torch.save({"iteration": iteration}, path)
+    return path
+
+
+def test_fresh_run_refuses_a_folder_with_another_runs_checkpoint(tmp_path) -> None:
+    """Issue 12: a fresh run next to an old checkpoint_00000200.pt used to delete its own checkpoints."""
+    old = _legacy_checkpoint(tmp_path)
+    trainer = make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1, resume=False)])
+    with pytest.raises(CheckpointFolderError, match=r"1 checkpoint\(s\) of another run.*checkpoint_00000200\.pt.*"
+                                                    r"existing='move_aside'"):
+        trainer.run()
+    assert find_checkpoints(tmp_path) == [old] and trainer.state.iteration == 0  # nothing written, nothing trained
+
+
+def test_move_aside_keeps_the_old_run_and_prunes_only_this_run(tmp_path) -> None:
+    old = _legacy_checkpoint(tmp_path)
+    handler = SSLCheckpointHandler(tmp_path, save_interval=1, n_saved=2, resume=False, existing="move_aside")
+    make_trainer(max_epochs=1, handlers=[handler]).run()
+    names = [p.name for p in find_checkpoints(tmp_path)]
+    assert names == ["checkpoint_00000002.pt", "checkpoint_00000003.pt"]  # this run's last two, not deleted
+    assert (tmp_path / "previous_unnamed" / old.name).is_file()
+    path, ckpt = latest_checkpoint(tmp_path)
+    assert path.name == "checkpoint_00000003.pt" and ckpt["run_id"] == handler.run_id
+    assert {checkpoint_run_id(p) for p in find_checkpoints(tmp_path)} == {handler.run_id}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_pruning_never_deletes_another_runs_file(tmp_path) -> None:
+    handler = SSLCheckpointHandler(tmp_path, n_saved=1, resume=False)
+    trainer = make_trainer(max_epochs=1, handlers=[handler])
+    other = tmp_path / "checkpoint_00000001.pt"
+    torch.save({"iteration": 1, "run_id": "other-run"}, other)
+    (tmp_path / "checkpoint_00000001.json").write_text('{"run_id": "other-run"}')
+    for iteration in (2, 3, 4):
+        trainer.state.iteration = iteration
+        handler.save(trainer)
+    assert [p.name for p in find_checkpoints(tmp_path)] == [other.name, "checkpoint_00000004.pt"]
+    assert checkpoint_run_id(other) == "other-run" and latest_checkpoint(tmp_path, handler.run_id)[0].name.endswith(
+        "04.pt")
+
+
+def test_resume_continues_the_run_id_cleans_stale_tmp_and_adopts_legacy_files(tmp_path) -> None:
+    first = SSLCheckpointHandler(tmp_path, save_interval=1, n_saved=5, resume=False)
+    trainer = make_trainer(max_epochs=1, handlers=[first])
+    _stop_after(trainer, 2)
+    trainer.run()
+    (tmp_path / "checkpoint_00000003.pt.tmp").write_bytes(b"half a checkpoint")  # a crash mid-save
+    second = SSLCheckpointHandler(tmp_path, save_interval=1, n_saved=5)
+    make_trainer(max_epochs=1, handlers=[second]).run()
+    assert second.run_id == first.run_id and second.resumed_from.name == "checkpoint_00000002.pt"
+    assert not (tmp_path / "checkpoint_00000003.pt.tmp").exists()
+    legacy = tmp_path / "legacy"
+    make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(legacy, save_interval=1, n_saved=5)]).run()
+    for sidecar in legacy.glob("*.json"):  # as if written before run ids existed
+        sidecar.unlink()
+    for path in find_checkpoints(legacy):
+        state = torch.load(path, weights_only=True)
+        state.pop("run_id")
+        torch.save(state, path)
+    third = SSLCheckpointHandler(legacy, save_interval=1, n_saved=5)
+    make_trainer(max_epochs=2, handlers=[third]).run()  # resumes the id-less run instead of refusing it
+    assert {checkpoint_run_id(p) for p in find_checkpoints(legacy)} == {third.run_id}
+    with pytest.raises(ValueError, match="'refuse', 'move_aside'"):
+        SSLCheckpointHandler(tmp_path, existing="delete")

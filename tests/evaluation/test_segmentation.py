@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,30 @@ def test_config_errors() -> None:
     with pytest.raises(ValueError, match="valid losses"):
         SegmentationConfig(loss="focal")
     assert SegmentationConfig().lr == 5e-4 and SegmentationConfig().batch_size == 80
+
+
+def test_predict_names_are_unique_and_traceable(tiny_backbone: torch.nn.Module, sample_items: dict, tmp_path) -> None:
+    """Issue 12: DICOM UIDs and equal names in different folders used to collapse 4 inputs into 2 files."""
+    import shutil
+
+    from raddino_monai.data.synthetic import write_synthetic_dicom
+    from raddino_monai.transforms import OutputNameError
+
+    src = tmp_path / "in"
+    inputs = []
+    for folder in ("a", "b"):
+        (src / folder).mkdir(parents=True)
+        inputs.append(write_synthetic_dicom(src / folder / "1.2.826.0.1.3680043.8.498.1.dcm", size=(40, 32)))
+        inputs.append(Path(shutil.copy(sample_items["masked"][0]["image"], src / folder / "chest.png")))
+    cfg = SegmentationConfig(head="linear", image_size=28, epochs=1, batch_size=2)
+    model = build_segmentation_model(tiny_backbone, cfg)
+    out = predict_segmentation(model, [str(p) for p in inputs], cfg, tmp_path / "pred")
+    masks = sorted(p.relative_to(tmp_path / "pred").as_posix() for p in (tmp_path / "pred").rglob("*_seg.png"))
+    assert masks == ["a/1.2.826.0.1.3680043.8.498.1_seg.png", "a/chest_seg.png",
+                     "b/1.2.826.0.1.3680043.8.498.1_seg.png", "b/chest_seg.png"]  # 4 inputs, 4 files
+    assert [r["name"] for r in out] == ["a/1.2.826.0.1.3680043.8.498.1", "a/chest", "b/1.2.826.0.1.3680043.8.498.1",
+                                        "b/chest"]
+    write_synthetic_dicom(src / "a" / "chest.dcm", size=(40, 32))  # chest.png and chest.dcm: one name
+    with pytest.raises(OutputNameError, match=r"chest\.dcm and .*chest\.png -> 'chest'"):
+        predict_segmentation(model, [str(inputs[1]), str(src / "a" / "chest.dcm")], cfg, tmp_path / "x")
+    assert not (tmp_path / "x").exists()  # refused before anything was written

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from raddino_monai.data.prepare import is_valid_prepared, prepare_image, prepare_images
+import json
+
+from raddino_monai.data.prepare import PreparationError, is_valid_prepared, prepare_image, prepare_images
 from raddino_monai.data.synthetic import FAKE_IDENTIFIERS, make_synthetic_cxr, write_synthetic_dicom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +43,11 @@ def test_prepare_image_short_side_and_full_range(tmp_path):
 
 def test_prepare_images_resume_failures_and_no_identifiers(source_dir, tmp_path):
     dst = tmp_path / "dst"
-    report = prepare_images(source_dir, dst, size=20, workers=2)  # process pool
+    with pytest.raises(PreparationError, match=r"(?s)1 input\(s\) failed \(2 written.*broken\.png.*skip_failed") as info:
+        prepare_images(source_dir, dst, size=20, workers=2)  # process pool; the failure is raised after the rest
+    report = info.value.report
+    saved = json.loads((dst / "config.json").read_text())  # resolved settings + the report, like every tool
+    assert saved["size"] == 20 and saved["skip_failed"] is False and saved["report"]["written"] == 2
     assert report["written"] == 2 and report["skipped"] == 0
     assert [Path(p).name for p, _ in report["failed"]] == ["broken.png"]
     outputs = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*.png"))
@@ -50,8 +56,8 @@ def test_prepare_images_resume_failures_and_no_identifiers(source_dir, tmp_path)
     blob = b"".join((dst / p).read_bytes() for p in outputs) + repr(report).encode()
     assert not [v for v in FAKE_IDENTIFIERS.values() if v.encode() in blob]  # not in outputs, not in the report
     (dst / "b.png").write_bytes((dst / "b.png").read_bytes()[:40])  # truncated output is redone on resume
-    again = prepare_images(source_dir, dst, size=20, workers=1)
-    assert again["written"] == 1 and again["skipped"] == 1
+    again = prepare_images(source_dir, dst, size=20, workers=1, skip_failed=True)
+    assert again["written"] == 1 and again["skipped"] == 1 and len(again["failed"]) == 1
 
 
 def test_output_name_clash_is_reported_not_overwritten(tmp_path):
@@ -60,7 +66,7 @@ def test_output_name_clash_is_reported_not_overwritten(tmp_path):
     src.mkdir()
     write_synthetic_dicom(src / "a.dcm", image=image)
     Image.fromarray(np.round(image * 255).astype(np.uint8)).save(src / "a.png")
-    report = prepare_images(src, tmp_path / "dst", size=16, workers=1)
+    report = prepare_images(src, tmp_path / "dst", size=16, workers=1, skip_failed=True)
     assert report["written"] == 1 and [Path(p).name for p, _ in report["failed"]] == ["a.png"]
     assert "a.dcm" in report["failed"][0][1] and "already written" in report["failed"][0][1]
 
@@ -72,5 +78,21 @@ def test_cli(source_dir, tmp_path):
     cmd = [sys.executable, str(ROOT / "tools" / "prepare_images.py"), "--src", str(source_dir), "--dst", str(dst),
            "--size", "16", "--workers", "1"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1 and "broken.png" in result.stderr  # a failed input is not a success
     assert is_valid_prepared(dst / "b.png", 16) and is_valid_prepared(dst / "sub" / "IM0001.png", 16)
+    assert json.loads((dst / "config.json").read_text())["report"]["failed"][0][0].endswith("broken.png")
+    result = subprocess.run([*cmd, "--skip_failed"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_uid_names_keep_the_whole_uid(tmp_path):
+    src = tmp_path / "src"
+    image = make_synthetic_cxr((40, 30), seed=3)[0]
+    for folder in ("a", "b"):  # equal UID names in two folders
+        (src / folder).mkdir(parents=True)
+        write_synthetic_dicom(src / folder / "1.2.826.0.1.3680043.8.498.1.dcm", image=image)
+    write_synthetic_dicom(src / "1.2.826.0.1.3680043.8.498.2", image=image)  # no suffix
+    prepare_images(src, tmp_path / "dst", size=16, workers=1)
+    outputs = sorted(p.relative_to(tmp_path / "dst").as_posix() for p in (tmp_path / "dst").rglob("*.png"))
+    assert outputs == ["1.2.826.0.1.3680043.8.498.2.png", "a/1.2.826.0.1.3680043.8.498.1.png",
+                       "b/1.2.826.0.1.3680043.8.498.1.png"]

@@ -104,7 +104,8 @@ def test_clis_as_subprocesses(sample_images, tmp_path, check_png):
                     ["pca", "--images", str(sample_images)]):
         subprocess.run([sys.executable, str(REPO / "tools" / "visualize.py"), *command, *tiny], check=True, cwd=REPO,
                        capture_output=True, env=env)
-    for name in ("attention.png", "patch_similarity.png", "pca.png"):
+    a, b = Path(sample_images[0]).stem, Path(sample_images[1]).stem  # per-image outputs are named after the inputs
+    for name in (f"{a}_attention.png", f"{a}_patch_similarity_{b}.png", "pca.png"):
         check_png(tmp_path / name)
     from torch.utils.tensorboard import SummaryWriter
 

@@ -8,13 +8,17 @@
 * :class:`SSLProgressBar` (:mod:`.progress`): tqdm progress bar with the loss.
 * :class:`TeacherExportHandler` (:mod:`.export`): teacher backbone as an HF folder and a bundle ``model.pt``.
 * :class:`TeacherSnapshots` (:mod:`.snapshots`): in-memory copies of the teacher backbone, for probe curves.
+* :class:`RunLock` (:mod:`.run_lock`): one run per output folder (a context the trainer holds during ``run()``).
 """
 
 from __future__ import annotations
 
 from raddino_monai.engines.handlers.checkpoint import (
+    EXISTING_CHECKPOINT_POLICIES,
+    CheckpointFolderError,
     SSLCheckpointHandler,
     capture_rng_state,
+    checkpoint_run_id,
     find_checkpoints,
     latest_checkpoint,
     restore_rng_state,
@@ -23,11 +27,19 @@ from raddino_monai.engines.handlers.collapse import CollapseMonitor
 from raddino_monai.engines.handlers.export import TeacherExportHandler
 from raddino_monai.engines.handlers.nan_guard import NaNGuard, NonFiniteLossError
 from raddino_monai.engines.handlers.progress import SSLProgressBar
+from raddino_monai.engines.handlers.run_lock import LOCK_NAME, RunLock, RunLockedError, read_lock_holder
 from raddino_monai.engines.handlers.snapshots import TeacherSnapshots
 from raddino_monai.engines.handlers.tensorboard import SSLTensorBoardHandler
 from raddino_monai.engines.handlers.throughput import ThroughputMonitor
 
 __all__ = [
+    "EXISTING_CHECKPOINT_POLICIES",
+    "CheckpointFolderError",
+    "LOCK_NAME",
+    "RunLock",
+    "RunLockedError",
+    "read_lock_holder",
+    "checkpoint_run_id",
     "CollapseMonitor",
     "NaNGuard",
     "NonFiniteLossError",

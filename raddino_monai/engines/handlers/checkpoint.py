@@ -7,17 +7,30 @@ The data position is recomputed from the iteration (``ResumableDistributedSample
 :mod:`raddino_monai.engines.data_order`), so a resumed CPU run reproduces the uninterrupted losses bit for bit.
 
 Files are ``checkpoint_<iteration:08d>.pt`` written to a temporary file, flushed, fsync'ed and moved into place with
-``os.replace``: a crash mid-save leaves at most a ``*.tmp`` file, never a truncated checkpoint. Only the last
-``n_saved`` are kept, and a new one is complete before an old one is deleted. Loading uses
+``os.replace``, then the folder itself is fsync'ed so the rename survives a power loss: a crash mid-save leaves at
+most a ``*.tmp`` file (removed at the next start), never a truncated checkpoint. Loading uses
 ``torch.load(weights_only=True)``; unreadable files are skipped with a warning in favour of the newest good one.
+
+Runs: every checkpoint belongs to a run, named by a run id kept in the checkpoint (``"run_id"``) and in a small
+sidecar ``checkpoint_<iteration:08d>.json`` (so a folder can be inspected without loading gigabytes). A resumed run
+keeps the id of the checkpoint it resumes; a fresh run gets a new one. Only the last ``n_saved`` checkpoints *of this
+run* are kept (a new one is complete before an old one is deleted); another run's files are never deleted. A fresh
+run in a folder that holds another run's checkpoints stops with a message (``existing="refuse"``, default) or moves
+them into ``previous_<run id>/`` first (``existing="move_aside"``), so ``latest_checkpoint`` can never return an
+older run's file. Checkpoints written before run ids existed count as one unnamed run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import re
+import shutil
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +40,62 @@ from ignite.engine import Engine, Events
 
 from raddino_monai.engines.handlers._rank import is_main_process
 
-__all__ = ["SSLCheckpointHandler", "find_checkpoints", "latest_checkpoint", "capture_rng_state", "restore_rng_state"]
+__all__ = [
+    "EXISTING_CHECKPOINT_POLICIES",
+    "CheckpointFolderError",
+    "SSLCheckpointHandler",
+    "find_checkpoints",
+    "latest_checkpoint",
+    "checkpoint_run_id",
+    "capture_rng_state",
+    "restore_rng_state",
+]
 
 _NAME_RE = re.compile(r"^checkpoint_(\d+)\.pt$")
+_TMP_RE = re.compile(r"^checkpoint_\d+\.(pt|json)\.tmp$")
+#: run id of checkpoints written before run ids existed (no sidecar, no ``"run_id"`` entry)
+UNNAMED_RUN = ""
+#: accepted values of ``existing``: what a fresh run does with another run's checkpoints in its folder
+EXISTING_CHECKPOINT_POLICIES: tuple[str, ...] = ("refuse", "move_aside")
 logger = logging.getLogger(__name__)
 
 
-def find_checkpoints(save_dir: str | os.PathLike[str]) -> list[Path]:
-    """Complete checkpoint files in ``save_dir``, oldest first (temporary files are ignored)."""
+class CheckpointFolderError(RuntimeError):
+    """A checkpoint folder holds another run's checkpoints; the message says which and what to do."""
+
+
+def find_checkpoints(save_dir: str | os.PathLike[str], run_id: str | None = None) -> list[Path]:
+    """Complete checkpoint files in ``save_dir``, oldest first (temporary files are ignored).
+
+    Args:
+        save_dir: checkpoint folder.
+        run_id: only this run's checkpoints (by sidecar; :data:`UNNAMED_RUN` = those without one); ``None`` = all.
+    """
     folder = Path(save_dir)
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return [p for _, p in sorted(found) if run_id is None or checkpoint_run_id(p) == run_id]
 
 
-def latest_checkpoint(save_dir: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
-    """Newest checkpoint in ``save_dir`` that loads (``weights_only=True``), with its content; None if none."""
-    for path in reversed(find_checkpoints(save_dir)):
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def checkpoint_run_id(path: str | os.PathLike[str]) -> str:
+    """Run id of a checkpoint from its sidecar, without loading the checkpoint; :data:`UNNAMED_RUN` if none."""
+    try:
+        return str(json.loads(_sidecar(Path(path)).read_text()).get("run_id", UNNAMED_RUN))
+    except (OSError, ValueError):
+        return UNNAMED_RUN
+
+
+def latest_checkpoint(
+    save_dir: str | os.PathLike[str], run_id: str | None = None
+) -> tuple[Path, dict[str, Any]] | None:
+    """Newest checkpoint in ``save_dir`` (of ``run_id``, if given) that loads (``weights_only=True``), with its
+    content; None if none."""
+    for path in reversed(find_checkpoints(save_dir, run_id)):
         try:
             return path, torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged file must not block resuming from an older good one
@@ -76,13 +127,39 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (POSIX; a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save(obj, f)
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _atomic_save(obj: Any, path: Path, sidecar: dict[str, Any] | None = None) -> None:
+    """Sidecar first, then the checkpoint, each temp-file + fsync + rename, then fsync the folder."""
+    if sidecar is not None:
+        _atomic_write(_sidecar(path), lambda f: f.write((json.dumps(sidecar, indent=2) + "\n").encode()))
+    _atomic_write(path, lambda f: torch.save(obj, f))
+    _fsync_dir(path.parent)
+
+
+def _new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 class SSLCheckpointHandler:
@@ -95,9 +172,16 @@ class SSLCheckpointHandler:
         resume: at ``Events.STARTED`` load ``load_path`` or, if None, the newest good checkpoint in ``save_dir``.
         load_path: explicit checkpoint to resume from.
         save_final: also save when the run completes.
+        existing: what a run that does not resume another run's files does when ``save_dir`` holds another run's
+            checkpoints: ``"refuse"`` (raise :class:`CheckpointFolderError`) or ``"move_aside"`` (move them and
+            their sidecars into ``save_dir/previous_<run id>/``, with a log message); see
+            :data:`EXISTING_CHECKPOINT_POLICIES`.
+
+    Attributes:
+        run_id: this run's id (set at ``Events.STARTED``).
 
     Raises:
-        ValueError: ``n_saved < 1`` or ``save_interval < 0``.
+        ValueError: ``n_saved < 1``, ``save_interval < 0`` or an unknown ``existing`` (valid values listed).
 
     Example::
 
@@ -112,18 +196,22 @@ class SSLCheckpointHandler:
         resume: bool = True,
         load_path: str | os.PathLike[str] | None = None,
         save_final: bool = True,
+        existing: str = "refuse",
     ) -> None:
         if n_saved < 1 or save_interval < 0:
             raise ValueError(f"need n_saved >= 1 and save_interval >= 0, found {n_saved} and {save_interval}.")
+        if existing not in EXISTING_CHECKPOINT_POLICIES:
+            raise ValueError(f"existing={existing!r}; valid values: {list(EXISTING_CHECKPOINT_POLICIES)}.")
         self.save_dir = Path(save_dir)
         self.save_interval, self.n_saved = save_interval, n_saved
         self.resume, self.load_path, self.save_final = resume, load_path, save_final
+        self.existing = existing
         self.resumed_from: Path | None = None
+        self.run_id: str | None = None
 
     def attach(self, engine: Engine) -> None:
-        """Register resume (STARTED), periodic and final saves."""
-        if self.resume or self.load_path is not None:
-            engine.add_event_handler(Events.STARTED, self.load)
+        """Register the folder check and resume (STARTED), periodic and final saves."""
+        engine.add_event_handler(Events.STARTED, self.start)
         if self.save_interval > 0:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_interval), self.save)
         if self.save_final:
@@ -146,18 +234,74 @@ class SSLCheckpointHandler:
             "rng": capture_rng_state(),
         }
 
+    def start(self, engine: Engine) -> None:
+        """At ``Events.STARTED``: remove stale ``*.tmp`` files, resume (if asked) and settle this run's id; a fresh
+        run then checks the folder for another run's checkpoints (``existing``).
+
+        Raises:
+            CheckpointFolderError: ``existing="refuse"`` and ``save_dir`` holds another run's checkpoints.
+        """
+        self._remove_stale_tmp()
+        if self.resume or self.load_path is not None:
+            self.load(engine)
+        if self.run_id is None:
+            self.run_id = _new_run_id()
+        self._check_folder()
+
+    def _remove_stale_tmp(self) -> None:
+        """Temp files of an interrupted save (the output-folder lock guarantees no other writer)."""
+        if not is_main_process() or not self.save_dir.is_dir():
+            return
+        for tmp in self.save_dir.iterdir():
+            orphan = tmp.suffix == ".json" and _NAME_RE.match(tmp.with_suffix(".pt").name) and not tmp.with_suffix(
+                ".pt").exists()  # a sidecar whose checkpoint never made it
+            if _TMP_RE.match(tmp.name) or orphan:
+                logger.warning("Removing %s, left by a save that was interrupted.", tmp)
+                tmp.unlink(missing_ok=True)
+
+    def _check_folder(self) -> None:
+        foreign = [p for p in find_checkpoints(self.save_dir) if checkpoint_run_id(p) != self.run_id]
+        if not foreign:
+            return
+        runs = sorted({checkpoint_run_id(p) or "<no run id>" for p in foreign})
+        found = f"{self.save_dir} holds {len(foreign)} checkpoint(s) of another run ({', '.join(runs)}; newest " \
+                f"{foreign[-1].name})"
+        if self.existing == "refuse":
+            raise CheckpointFolderError(
+                f"{found}. This run ({self.run_id}) would mix its checkpoints with them. Resume that run "
+                "(resume=True), use another folder (bundle: --output_dir), or pass existing='move_aside' to move "
+                "them into a previous_<run id>/ subfolder."
+            )
+        if not is_main_process():
+            return
+        for path in foreign:
+            target = self.save_dir / f"previous_{checkpoint_run_id(path) or 'unnamed'}"
+            target.mkdir(exist_ok=True)
+            for file in (path, _sidecar(path)):
+                if file.exists():
+                    shutil.move(str(file), str(target / file.name))
+        _fsync_dir(self.save_dir)
+        logger.warning("%s; moved them into %s/previous_*/ (existing='move_aside').", found, self.save_dir)
+
     def save(self, engine: Engine) -> Path | None:
-        """Write ``checkpoint_<iteration>.pt`` atomically (rank 0 only) and prune old ones; returns its path."""
+        """Write ``checkpoint_<iteration>.pt`` (+ sidecar) atomically (rank 0 only) and prune this run's old ones;
+        returns its path."""
         if not is_main_process():
             return None
         self.save_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_id is None:  # saved without STARTED having run (direct calls)
+            self.run_id = _new_run_id()
         path = self.save_dir / f"checkpoint_{engine.state.iteration:08d}.pt"
         if path.exists() and engine.state.iteration > 0 and path == self._last_saved(engine):
             return path
-        _atomic_save(self.state_dict(engine), path)
+        state = {**self.state_dict(engine), "run_id": self.run_id}
+        sidecar = {"run_id": self.run_id, "iteration": int(engine.state.iteration), "host": socket.gethostname(),
+                   "pid": os.getpid(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        _atomic_save(state, path, sidecar)
         engine.state.last_checkpoint = path  # type: ignore[attr-defined]
-        for old in find_checkpoints(self.save_dir)[: -self.n_saved]:
+        for old in find_checkpoints(self.save_dir, self.run_id)[: -self.n_saved]:
             old.unlink(missing_ok=True)
+            _sidecar(old).unlink(missing_ok=True)
         return path
 
     @staticmethod
@@ -184,6 +328,7 @@ class SSLCheckpointHandler:
         if found is None:
             return
         path, ckpt = found
+        self._adopt_run(path, ckpt)
         try:
             self._model(engine).load_state_dict(ckpt["model"])
         except RuntimeError as err:  # shape / key mismatch: a run with another recipe wrote this checkpoint
@@ -207,4 +352,22 @@ class SSLCheckpointHandler:
         if hasattr(sampler, "resume"):
             sampler.resume(epoch=iteration // epoch_length, skip=(iteration % epoch_length) * int(loader.batch_size))
         self.resumed_from = path
-        logger.info("Resumed SSL training from %s (iteration %d).", path, iteration)
+        logger.info("Resumed SSL training from %s (iteration %d, run %s).", path, iteration, self.run_id)
+
+    def _adopt_run(self, path: Path, ckpt: dict[str, Any]) -> None:
+        """Continue the resumed checkpoint's run id; a checkpoint from before run ids gets a new id, and it and the
+        other id-less checkpoints of its folder are claimed for it (sidecars written) so pruning can see them."""
+        run_id = str(ckpt.get("run_id", "") or checkpoint_run_id(path))
+        if run_id:
+            self.run_id = run_id
+            return
+        self.run_id = _new_run_id()
+        if not is_main_process():
+            return
+        claimed = [p for p in find_checkpoints(path.parent, UNNAMED_RUN)]
+        for old in claimed:
+            sidecar = {"run_id": self.run_id, "iteration": int(_NAME_RE.match(old.name).group(1)),  # type: ignore
+                       "adopted": True}
+            _atomic_write(_sidecar(old), lambda f, s=sidecar: f.write((json.dumps(s, indent=2) + "\n").encode()))
+        logger.warning("%s has no run id (written before run ids existed); continuing it as run %s and claiming %d "
+                       "id-less checkpoint(s) of %s.", path, self.run_id, len(claimed), path.parent)
