@@ -44,9 +44,14 @@ def apply_training_mode(model: ReportGenerator, config: ReportTrainConfig) -> li
         parameters if any).
 
     Raises:
-        ValueError: LoRA on a model that already carries adapters.
+        ValueError: LoRA on a model that already carries adapters; projector-only training of a text-only model.
     """
     mode = config.training_mode
+    if not mode.trains_lm and not model.config.image_tokens:
+        raise ValueError(
+            "A text-only model (image_tokens=False) in mode 'projector' has nothing to train (its projector is never "
+            "used): train it with mode 'lora' or 'full', or generate with the frozen LM as it is (zero-shot)."
+        )
     if mode.lora and hasattr(model.lm, "peft_config"):
         raise ValueError("apply_training_mode: the LM already has LoRA adapters; load the base model again.")
     if model.encoder is not None:

@@ -173,6 +173,13 @@ def test_resuming_with_other_settings_raises(lm_folders, tmp_path) -> None:
         train_report_model(build_model(lm_folders("gpt2")), _items(), tmp_path, _config(mode="projector"))
 
 
+def test_text_only_projector_mode_has_nothing_to_train(lm_folders) -> None:
+    from raddino_monai.report import apply_training_mode
+
+    with pytest.raises(ValueError, match="nothing to train"):
+        apply_training_mode(build_model(lm_folders("gpt2"), image_tokens=False), _config(mode="projector"))
+
+
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="valid values: \\['full', 'lora', 'projector'\\]"):
         ReportTrainConfig(mode="adapter")
