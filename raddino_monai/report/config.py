@@ -216,6 +216,8 @@ class ReportGenerationConfig:
         use_cache: reuse the attention keys/values of earlier positions (KV cache); same tokens, faster.
         batch_size: images per ``generate`` call; prompts are left-padded.
         precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        min_new_tokens: generate at least this many tokens (0 = stop at the first eos; the benchmark sets it to
+            ``max_new_tokens`` to time fixed lengths).
     """
 
     max_new_tokens: int = 150
@@ -223,8 +225,12 @@ class ReportGenerationConfig:
     use_cache: bool = True
     batch_size: int = 8
     precision: str = "fp32"
+    min_new_tokens: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(f"ReportGenerationConfig.min_new_tokens must lie in [0, max_new_tokens], found "
+                             f"{self.min_new_tokens}.")
         if min(self.max_new_tokens, self.num_beams, self.batch_size) < 1:
             raise ValueError(
                 "ReportGenerationConfig: max_new_tokens, num_beams and batch_size must be >= 1, found "

@@ -229,7 +229,8 @@ class ReportGenerator(nn.Module):
 
         vocab = self.lm.get_output_embeddings().weight.shape[0]
         return GenerationConfig(
-            max_new_tokens=config.max_new_tokens, num_beams=config.num_beams, do_sample=False,
+            max_new_tokens=config.max_new_tokens, min_new_tokens=config.min_new_tokens or None,
+            num_beams=config.num_beams, do_sample=False,
             use_cache=config.use_cache, pad_token_id=int(self.tokenizer.pad_token_id),
             eos_token_id=int(self.tokenizer.eos_token_id),
             suppress_tokens=[self.image_token_id] if self.image_token_id < vocab else None,

@@ -1,7 +1,7 @@
-"""Tiny random-init causal LMs (GPT-2, LLaMA, Qwen2, Phi) with a byte-level BPE tokenizer, saved as local HF folders.
+"""Shared test helpers: handwritten report texts and tiny random-init LMs (:mod:`raddino_monai.report.tiny`).
 
 Nothing is downloaded: the tokenizer is trained here on :data:`REPORTS` (short findings written for these tests, no
-licence restrictions) with the ``tokenizers`` library, and each model is drawn from a seeded config.
+licence restrictions), and each model is drawn from a seeded config.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
+from raddino_monai.report.tiny import TINY_LM_FAMILIES, build_random_lm, train_bpe_tokenizer
 
 #: handwritten findings-style texts (written for the tests; free of any licence)
 REPORTS = [
@@ -22,56 +24,21 @@ REPORTS = [
     "Large left pleural effusion with adjacent atelectasis.",
 ]
 
-HIDDEN = 32
-#: weight init std, 10x transformers' 0.02: peaked logits, so greedy decoding is far from ties and varies with the
-#: input (at 0.02 a random LM repeats one token whatever it is given)
-INIT_STD = 0.2
+FAMILIES = tuple(sorted(TINY_LM_FAMILIES))
 
 
-def make_tokenizer(texts: list[str] = REPORTS, vocab_size: int = 320):
-    """A byte-level BPE ``PreTrainedTokenizerFast`` with ``<|endoftext|>`` as bos / eos / unk."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>")
+def make_tokenizer():
+    """The BPE tokenizer of the tiny LMs."""
+    return train_bpe_tokenizer(REPORTS)
 
 
-def _config(family: str, vocab: int, eos: int):
-    from transformers import GPT2Config, LlamaConfig, PhiConfig, Qwen2Config
+def make_lm_folder(folder: Path, family: str = "gpt2", seed: int = 1) -> Path:
+    """Save a seeded random-init ``family`` causal LM and the test tokenizer to ``folder``.
 
-    common = dict(vocab_size=vocab, bos_token_id=eos, eos_token_id=eos, initializer_range=INIT_STD)
-    small = dict(hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 max_position_embeddings=512, **common)
-    builders = {
-        "gpt2": lambda: GPT2Config(n_embd=HIDDEN, n_layer=2, n_head=2, n_positions=512, **common),
-        "llama": lambda: LlamaConfig(num_key_value_heads=1, **small),
-        "qwen2": lambda: Qwen2Config(num_key_value_heads=1, **small),
-        "phi": lambda: PhiConfig(**small),
-    }
-    return builders[family]()
-
-
-FAMILIES = ("gpt2", "llama", "qwen2", "phi")
-
-
-def make_lm_folder(folder: Path, family: str = "gpt2", seed: int = 0) -> Path:
-    """Save a seeded random-init ``family`` causal LM and the test tokenizer to ``folder``."""
-    from transformers import AutoModelForCausalLM
-
-    tokenizer = make_tokenizer()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(_config(family, len(tokenizer), tokenizer.eos_token_id))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    Seed 1, because the GPT-2 drawn with seed 0 happens to repeat one token whatever its input (a random LM can be
+    degenerate); the tests need LMs whose greedy output depends on the input.
+    """
+    return build_random_lm(folder, REPORTS, family=family, seed=seed)
 
 
 def build_model(folder: Path, feature_dim: int = 16, **config_overrides):
