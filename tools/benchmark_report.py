@@ -132,7 +132,8 @@ def main(
     for name in ("cache_batched", "nocache_batched", "cache_single", "nocache_single"):
         print(f"  generate {name:16s} {out[f'{name}_tokens_per_s']:8.1f} tokens/s  ({med[name]:.2f} s)")
     print(f"  encoder            {out['encoder_s_per_image']:8.3f} s/image")
-    print(f"  KV cache speed-up: batched x{out['cache_speedup_batched']:.2f}, single x{out['cache_speedup_single']:.2f};"
+    print(f"  KV cache speed-up: batched x{out['cache_speedup_batched']:.2f}, "
+          f"single x{out['cache_speedup_single']:.2f};"
           f" batching speed-up (cached) x{out['batching_speedup_cached']:.2f}; encoder share of encode + generate "
           f"{100 * out['encoder_share']:.1f} %")
     return out

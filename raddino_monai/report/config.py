@@ -173,7 +173,8 @@ class ReportTrainConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in TRAINING_MODES:
-            raise ValueError(f"ReportTrainConfig.mode={self.mode!r} is not valid; valid values: {list(TRAINING_MODES)}.")
+            raise ValueError(f"ReportTrainConfig.mode={self.mode!r} is not valid; valid values: "
+                             f"{list(TRAINING_MODES)}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"ReportTrainConfig.precision={self.precision!r}; valid values: {list(PRECISIONS)}.")
         if min(self.epochs, self.global_batch_size, self.micro_batch_size, self.n_saved, self.log_interval) < 1:

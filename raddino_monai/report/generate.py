@@ -2,8 +2,9 @@
 
 Batches are appended to ``<out>.parts.jsonl`` as they finish (flushed and fsync'ed; its first line records the
 decoding settings and the model's LM, mode and config), so an interrupted run with the same settings resumes after
-the last finished batch (other settings raise instead of mixing results); the final file is written under a temporary name and renamed into place. An existing output is
-never overwritten (pass a new path, or ``overwrite=True``).
+the last finished batch (other settings raise instead of mixing results); the final file is written under a
+temporary name and renamed into place. An existing output is never overwritten (pass a new path, or
+``overwrite=True``).
 
 Output formats (by suffix, :data:`REPORT_WRITERS`): ``.csv`` with the header ``id,report`` (the format the report
 metrics read), ``.json`` as a list of ``{"id": ..., "report": ...}`` objects.

@@ -1,8 +1,8 @@
 """Path-level report generation workflows behind ``tools/report.py``: datalist in, model folder / report file out.
 
 * :func:`train_from_datalist`: the datalist's ``image`` + ``report`` items -> encoder features extracted once
-  (``<output_dir>/features.npz``, resumable, reused by later runs) -> :func:`~raddino_monai.report.train.train_report_model`
-  -> ``<output_dir>/model``.
+  (``<output_dir>/features.npz``, resumable, reused by later runs) ->
+  :func:`~raddino_monai.report.train.train_report_model` -> ``<output_dir>/model``.
 * :func:`generate_from_inputs`: a saved model + images (datalist, folder or list) -> features (extracted with the
   model's own encoder reference unless a feature file is given) -> ``id,report`` CSV / JSON.
 * :func:`write_reference_reports`: the datalist's own reports as ``id,report`` rows, the references the report

@@ -108,7 +108,8 @@ def train_report_model(
 
     Args:
         model: the report model (projector at init or pretrained, LM as loaded).
-        items: ``{"id", "features" (N, D), "report"}`` dicts (:func:`~raddino_monai.report.data.pair_features_with_reports`).
+        items: ``{"id", "features" (N, D), "report"}`` dicts
+            (:func:`~raddino_monai.report.data.pair_features_with_reports`).
         output_dir: run folder (see the module docstring).
         config: training settings (default :class:`ReportTrainConfig`: [PAPER]'s full fine-tune).
         device: torch device.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -45,9 +46,10 @@ def test_generate_reports_in_order_and_resume(lm_folders, features, tmp_path) ->
     assert not (tmp_path / "reports.csv.parts.jsonl").exists()
     # an interrupted run: the parts log holds the settings line and the first batch; resuming keeps that batch
     parts = tmp_path / "again.json.parts.jsonl"
-    settings = {**json.loads(json.dumps(config.__dict__)), "lm": model.lm_source, "mode": model.mode,
+    settings = {**dataclasses.asdict(config), "lm": model.lm_source, "mode": model.mode,
                 "model": model.config.to_dict(), "n_ids": 5}
-    parts.write_text(json.dumps({"settings": settings}) + "\n" + json.dumps({"id": "img0.png", "report": "kept"}) + "\n")
+    kept = json.dumps({"id": "img0.png", "report": "kept"})
+    parts.write_text(json.dumps({"settings": settings}) + "\n" + kept + "\n")
     again = read_reports(generate_reports(model, ids, feats, tmp_path / "again.json", config, progress=False))
     assert again[0]["report"] == "kept" and [r["report"] for r in again[1:]] == [r["report"] for r in rows[1:]]
     (tmp_path / "third.json.parts.jsonl").write_text(json.dumps({"settings": {**settings, "num_beams": 4}}) + "\n")

