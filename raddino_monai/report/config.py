@@ -214,7 +214,8 @@ class ReportGenerationConfig:
     Args:
         max_new_tokens: longest generated report (150 [PAPER]).
         num_beams: 1 = greedy (ours: the paper does not state its decoding); > 1 = beam search.
-        use_cache: reuse the attention keys/values of earlier positions (KV cache); same tokens, faster.
+        use_cache: reuse the attention keys/values of earlier positions (KV cache; transformers ``generate``).
+            False = recompute the whole sequence at every step (greedy only; same tokens, slower).
         batch_size: images per ``generate`` call; prompts are left-padded.
         precision: ``"fp32"`` or ``"bf16"`` (autocast).
         min_new_tokens: generate at least this many tokens (0 = stop at the first eos; the benchmark sets it to
@@ -239,3 +240,6 @@ class ReportGenerationConfig:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"ReportGenerationConfig.precision={self.precision!r}; valid values: {list(PRECISIONS)}.")
+        if not self.use_cache and self.num_beams > 1:
+            raise ValueError("ReportGenerationConfig: decoding without the KV cache is greedy only; set num_beams=1 "
+                             "or use_cache=True.")

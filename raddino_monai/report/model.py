@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raddino_monai.report.config import IGNORE_INDEX, ReportGenerationConfig, ReportModelConfig
+from raddino_monai.report.decoding import greedy_without_cache
 from raddino_monai.report.features import EncoderReference, feature_tokens
 from raddino_monai.report.projector import build_projector
 from raddino_monai.report.prompt import add_image_token, encode_prompt
@@ -230,8 +231,7 @@ class ReportGenerator(nn.Module):
         vocab = self.lm.get_output_embeddings().weight.shape[0]
         return GenerationConfig(
             max_new_tokens=config.max_new_tokens, min_new_tokens=config.min_new_tokens or None,
-            num_beams=config.num_beams, do_sample=False,
-            use_cache=config.use_cache, pad_token_id=int(self.tokenizer.pad_token_id),
+            num_beams=config.num_beams, do_sample=False, use_cache=True, pad_token_id=int(self.tokenizer.pad_token_id),
             eos_token_id=int(self.tokenizer.eos_token_id),
             suppress_tokens=[self.image_token_id] if self.image_token_id < vocab else None,
         )
@@ -245,6 +245,9 @@ class ReportGenerator(nn.Module):
         batch_size: int | None = None,
     ) -> torch.Tensor:
         """Generated token ids (prompt excluded), padded with the pad id: ``(B, L)``, ``L <= max_new_tokens``.
+
+        With ``config.use_cache`` transformers' ``generate`` decodes (greedy or beam, KV cache); without it,
+        :func:`~raddino_monai.report.decoding.greedy_without_cache` recomputes the sequence at every step.
 
         Args:
             features: ``(B, N, D)`` encoder tokens (``None`` for text-only configs; then give ``batch_size``).
@@ -262,8 +265,13 @@ class ReportGenerator(nn.Module):
         try:
             with autocast_context(config.precision, self.device):
                 embeds, mask, _ = self.embed(ids, mask, features)
-                out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask,
-                                       generation_config=self.generation_config(config))
+                if config.use_cache:
+                    out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask,
+                                           generation_config=self.generation_config(config))
+                else:  # transformers keeps a cache whenever it starts from inputs_embeds: our own loop
+                    out = greedy_without_cache(
+                        self.lm, embeds, mask, config.max_new_tokens, int(self.tokenizer.eos_token_id),
+                        int(self.tokenizer.pad_token_id), config.min_new_tokens, self.image_token_id)
         finally:
             self.train(was_training)
         return out

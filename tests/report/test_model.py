@@ -112,3 +112,16 @@ def test_text_only_model_and_errors(lm_folders, features) -> None:
         image_model.embed(ids[:, 1:], mask[:, 1:], features(2, 4, 16))
     with pytest.raises(RuntimeError, match="needs an encoder"):
         image_model.encode_images(torch.zeros(1, 3, 28, 28))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "qwen2"])
+def test_min_new_tokens_fixes_the_length_on_both_paths(lm_folders, features, family) -> None:
+    model = build_model(lm_folders(family))
+    feats = features(2, 4, 16, seed=3)
+    for cache in (True, False):
+        config = ReportGenerationConfig(max_new_tokens=7, min_new_tokens=7, use_cache=cache)
+        assert model.generate_ids(feats, config).shape == (2, 7)
+    with pytest.raises(ValueError, match="greedy only"):
+        ReportGenerationConfig(use_cache=False, num_beams=2)
+    with pytest.raises(ValueError, match="min_new_tokens must lie in"):
+        ReportGenerationConfig(max_new_tokens=4, min_new_tokens=5)
