@@ -3,9 +3,11 @@
 Frozen encoder patch tokens (:mod:`.features`) -> two-layer GELU MLP projector (:mod:`.projector`) -> image tokens
 spliced into the prompt of a causal LM loaded from local files (:mod:`.lm`, :mod:`.model`, :mod:`.prompt`). Training
 (:mod:`.train`, :mod:`.trainer`, :mod:`.modes`) updates the projector and the whole LM, LoRA adapters, or the
-projector only, on cached features; :mod:`.saving` writes and reads trained models; :mod:`.generate` writes
-``id,report`` files; :mod:`.serving` holds the bundle's inferer, decode transform and writer; :mod:`.pipeline` the
-path-level functions behind ``tools/report.py``. See docs/report_generation.md.
+projector only, on cached features; :mod:`.saving` writes and reads trained models; :mod:`.decoding` is the
+decoding path without KV cache; :mod:`.generate` writes ``id,report`` files; :mod:`.serving` holds the bundle's
+inferer, decode transform and writer; :mod:`.pipeline` the path-level functions behind ``tools/report.py``;
+:mod:`.evidence` the CPU comparison of encoders; :mod:`.tiny` random-init LMs for tests, tutorial and benchmark.
+See docs/report_generation.md.
 
 Example::
 
