@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # README command 2: install and run the test suite. .ci/run calls this script, so README and CI cannot drift.
+# The report extra (peft, gguf, accelerate, rouge-score, sacrebleu) is installed: its tests are part of the suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh --runslow` or `bash scripts/test.sh tests/losses`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,7 @@
-"""Report text tools: build a small LM / BERT from report text, label reports, evaluate generated reports.
+"""Report tools: train a report generator and generate findings, build a small LM / BERT, label and evaluate reports.
 
+    python tools/report.py train --datalist DATALIST.json --lm LM --output_dir runs/report [options]
+    python tools/report.py generate --model_dir runs/report/model --inputs IMAGES --out_path reports.csv [options]
     python tools/report.py build_lm REPORTS OUTPUT_DIR [--model "{'num_layers': 4}"] [--train "{'epochs': 3}"]
     python tools/report.py build_bert REPORTS OUTPUT_DIR [--tokenizer "{'vocab_size': 4096}"]
     python tools/report.py label IN_CSV OUT_CSV [--column report]
@@ -16,12 +18,30 @@ CheXpert observation (1 positive, 0 negative, -1 uncertain, empty: not mentioned
 (``id``, ``report``) and writes ``metrics.json``, ``metrics.csv``, ``per_report.csv``; CheXbert / RadGraph F1 are
 computed from local checkpoints when given and reported ``unavailable`` otherwise. ``build_bert`` (for ConVIRT /
 ECAMP) sits beside ``build_lm`` rather than in a separate tool because both run the same builder with the same
-options; report generation's ``train`` / ``generate`` join the same ``COMMANDS`` dictionary.
+options.
+
+``LM`` is a local HF folder (e.g. Vicuna-7B v1.5, the paper's LM), a ``.gguf`` file, or ``smollm2`` (the packaged
+SmolLM2-135M-Instruct, 4-bit; extra ``smollm2``). ``train`` options are the fields of
+:class:`raddino_monai.report.ReportModelConfig` (``--template``, ``--use_cls``, ``--image_tokens``,
+``--model_max_length``...), :class:`~raddino_monai.report.ReportTrainConfig` (``--mode full|lora|projector``,
+``--epochs``, ``--global_batch_size``, ``--micro_batch_size``, ``--lr``, ``--precision``...) and
+:class:`~raddino_monai.report.EncoderReference` prefixed ``encoder_`` (``--encoder_arch``, ``--encoder_weights``,
+``--encoder_image_size``...), plus ``--split``, ``--features``, ``--report_key``, ``--device``. ``generate`` options
+are the fields of :class:`~raddino_monai.report.ReportGenerationConfig` (``--max_new_tokens``, ``--num_beams``,
+``--use_cache``, ``--batch_size``, ``--precision``) plus ``--split``, ``--features``, ``--encoder_weights``, ``--lm``,
+``--overwrite``. Library: :mod:`raddino_monai.report.pipeline`; see docs/report_generation.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import fire
+
+from raddino_monai.report import EncoderReference, ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
+from raddino_monai.report.pipeline import generate_from_inputs, split_options, train_from_datalist
+
 
 from raddino_monai.evaluation.report.evaluate import ReportMetricsConfig
 from raddino_monai.evaluation.report.runners import evaluate_csv, label_csv, validate_labeler
@@ -75,7 +95,29 @@ def validate_labeler_command(openi: str, output_dir: str = "results/labeler_open
     return validate_labeler(openi, output_dir, section=section)["table"]
 
 
+def train(datalist: str, lm: str, output_dir: str, split: str | Sequence[str] | None = "training",
+          features: str | None = None, report_key: str = "report", device: str = "cpu", **options: Any) -> str:
+    """Extract features once, train, save ``<output_dir>/model``; prints and returns its path."""
+    encoder, model_config, train_config = split_options(options, EncoderReference, ReportModelConfig,
+                                                        ReportTrainConfig)
+    return str(train_from_datalist(datalist, lm, output_dir, encoder=encoder, model_config=model_config,
+                                   train_config=train_config, split=split, features=features, report_key=report_key,
+                                   device=device))
+
+
+def generate(model_dir: str, inputs: str, out_path: str, split: str | Sequence[str] | None = None,
+             features: str | None = None, encoder_weights: str | None = None, lm: str | None = None,
+             device: str = "cpu", overwrite: bool = False, **options: Any) -> str:
+    """Write one generated report per image (``id,report``); prints and returns the output path."""
+    (config,) = split_options(options, ReportGenerationConfig)
+    return str(generate_from_inputs(model_dir, inputs, out_path, config=config, split=split, features=features,
+                                    encoder_weights=encoder_weights, lm=lm, device=device, overwrite=overwrite))
+
+
+
 COMMANDS = {
+    "train": train,
+    "generate": generate,
     "build_lm": build_lm_command,
     "build_bert": build_bert_command,
     "label": label_command,

@@ -66,6 +66,24 @@ def test_05_weights_and_embeddings(tmp_path: Path) -> None:
         assert emb["cls"].shape == (2, 192) and emb["patch"].shape == (2, 192, 8, 8) and len(emb["ids"]) == 2
 
 
+def test_06_report_generation(tmp_path: Path) -> None:
+    docstring_command = (TUTORIALS / "06_report_generation.py").read_text(encoding="utf-8").split("\n")[2]
+    assert "tutorials/06_report_generation.py OUTPUT_DIR" in docstring_command  # docstring opens with the command
+    out = tmp_path / "out"
+    result = _run("06_report_generation.py", str(out), "--n_train=8", "--n_test=3", "--epochs=2")
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("2. encoder tiny_vit_p14 at 56 px: 16 patch tokens of width 192") for line in lines)
+    step5 = next(line for line in lines if line.startswith("5. "))
+    assert "gives the same reports: True; KV cache off gives the same reports: True" in step5
+    _assert_png(out / "report_generation.png")
+    import csv
+
+    with open(out / "reports.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and set(rows[0]) == {"id", "report"}
+    assert (out / "run" / "model" / "report_config.json").is_file()
+
+
 @pytest.mark.slow
 def test_07_visualize(tmp_path: Path) -> None:
     docstring_command = (TUTORIALS / "07_visualize.py").read_text(encoding="utf-8").split("\n")[2]
