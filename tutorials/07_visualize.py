@@ -29,7 +29,7 @@ from pathlib import Path
 import fire
 from monai.bundle import ConfigWorkflow
 
-from raddino_monai.data.sample import sample_data_dir, sample_datalist_path
+from raddino_monai.data.sample_data import sample_data_dir, sample_datalist_path
 from raddino_monai.evaluation import SegmentationConfig, build_segmentation_model, segmentation_examples
 from raddino_monai.evaluation import evaluate_segmentation, train_segmentation
 from raddino_monai.evaluation.runners import load_encoder_backbone, load_splits

@@ -22,10 +22,10 @@ import numpy as np
 import requests
 from PIL import Image
 
-from raddino_monai.data.sample import sample_datalist_path
+from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.evaluation import LinearProbeConfig, SegmentationConfig
-from raddino_monai.evaluation.masks import write_overlay_png
-from raddino_monai.evaluation.runners import linear_probe_run, segment_train_run
+from raddino_monai.transforms.masks import write_overlay_png
+from raddino_monai.evaluation.runners import linear_probe_job, segment_train_job
 from raddino_monai.serving.bundle_export import export_classification_bundle, export_segmentation_bundle
 from raddino_monai.serving.label.server import free_port, start_server, stop_server, wait_ready
 from raddino_monai.transforms import LoadCXR
@@ -37,14 +37,14 @@ def make_demo_bundles(work: Path) -> Path:
     """Train a tiny linear probe and segmentation head on the sample data and export them as servable bundles."""
     probe = LinearProbeConfig(task="multiclass", image_size=56, augment=False, epochs=20, base_lr=1e-3, seeds=(0,),
                               label_fractions=(1.0,))
-    result = linear_probe_run("tiny_vit_p14", None, work / "linear_probe", probe)
+    result = linear_probe_job("tiny_vit_p14", None, work / "linear_probe", probe)
     bundles = work / "bundles"
     export_classification_bundle(result["head"], "tiny_vit_p14", probe, result["score_names"],
                                  bundles / "raddino_cxr_classification")
     # demo settings, not the paper's: 56 px, 8 epochs, lr 5e-3 (lung Dice ~0.8 on the sample test split at 15)
     seg = SegmentationConfig(head="upernet", head_kwargs={"channels": 16, "neck_channels": 16}, image_size=56,
                              class_names=["background", "lung"], epochs=8, batch_size=16, lr=5e-3, augment=False)
-    trained = segment_train_run("tiny_vit_p14", None, work / "segmentation", seg)
+    trained = segment_train_job("tiny_vit_p14", None, work / "segmentation", seg)
     export_segmentation_bundle(trained["checkpoint"], bundles / "raddino_cxr_segmentation")
     return bundles
 

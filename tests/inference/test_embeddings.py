@@ -42,7 +42,7 @@ class _RadDinoPackagePath:
 
 
 def _hard_paths() -> list[str]:
-    from raddino_monai.data.sample import sample_data_dir
+    from raddino_monai.data.sample_data import sample_data_dir
 
     return [str(sample_data_dir() / "images" / name) for name in HARD_IMAGES]
 

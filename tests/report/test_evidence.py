@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.models import create_backbone, export_hf_folder
 from raddino_monai.report import read_reports
 from raddino_monai.report.evidence import (

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.report import EncoderReference, cache_features, feature_tokens, load_feature_tokens
 from raddino_monai.transforms import LoadCXRd, raddino_preprocessing
 

@@ -172,7 +172,8 @@ def _tool(name: str) -> ModuleType:
 @pytest.mark.slow
 def test_tools_write_servable_bundles(tmp_path: Path) -> None:
     fire.Fire(_tool("linear_probe").main, command=[
-        "--encoder", "tiny_vit_p14", "--output_dir", str(tmp_path / "lp"), "--image_size", "28", "--epochs", "1",
+        "--encoder", "tiny_vit_p14", "--output_dir", str(tmp_path / "lp"), "--task", "multiclass", "--image_size", "28",
+        "--epochs", "1",
         "--seeds", "[0]", "--label_fractions", "[1.0]", "--augment", "False", "--bundle_dir", str(tmp_path / "cls")])
     assert set(verify_bundle(tmp_path / "cls").values()) == {"ok"}
     fire.Fire(_tool("segment").train, command=[

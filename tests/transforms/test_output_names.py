@@ -43,7 +43,7 @@ def test_collisions_are_listed_and_ids_win(tmp_path):
 
 
 def test_save_maskd_mirrors_data_root_dir_and_refuses_collisions(tmp_path):
-    from raddino_monai.evaluation import SaveMaskd
+    from raddino_monai.transforms.masks import SaveMaskd
 
     def item(path):
         pred = MetaTensor(torch.zeros(1, 4, 4))

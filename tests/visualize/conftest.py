@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from raddino_monai.data.sample import sample_data_dir
+from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.models import RadDinoBackbone, create_backbone
 
 

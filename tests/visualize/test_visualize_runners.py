@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from raddino_monai.data.sample import sample_datalist_path
+from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.visualize import runners
 
 REPO = Path(__file__).resolve().parents[2]

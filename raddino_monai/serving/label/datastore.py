@@ -29,7 +29,7 @@ from monailabel.datastore.local import LocalDatastore
 from monailabel.datastore.utils.dicom import dicom_web_download_series
 from pydicom.dataset import Dataset
 
-from raddino_monai.evaluation.masks import read_mask_file
+from raddino_monai.transforms.masks import read_mask_file
 from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.io import LoadCXR
 

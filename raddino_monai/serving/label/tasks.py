@@ -33,7 +33,7 @@ from monai.transforms import SaveClassificationd, SaveImaged
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.bundle import BundleInferTask
 
-from raddino_monai.evaluation.masks import SaveMaskd, write_mask_nifti
+from raddino_monai.transforms.masks import SaveMaskd, write_mask_nifti
 from raddino_monai.transforms.errors import CXRLoadError
 
 __all__ = ["bundle_output", "CXRBundleInferTask", "ClassificationInferTask", "SegmentationInferTask",

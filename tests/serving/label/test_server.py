@@ -1,7 +1,7 @@
 """Our bundles behind a real MONAI Label server, called with ``monailabel.client`` and with plain HTTP.
 
 One server serves the whole module (``served`` fixture); the tests run in file order and the last one stops it.
-Expected answers are computed in this process through the core library's own paths (``segment_predict_run`` for
+Expected answers are computed in this process through the core library's own paths (``segment_predict_job`` for
 masks, the bundle's preprocessing + network for class scores), never by the server's code.
 """
 
@@ -22,7 +22,7 @@ from monai.bundle import ConfigParser
 from monailabel.client import MONAILabelClient
 from PIL import Image
 
-from raddino_monai.evaluation.runners import segment_predict_run
+from raddino_monai.evaluation.runners import segment_predict_job
 from raddino_monai.serving.label.server import stop_server
 from raddino_monai.transforms import LoadCXR
 
@@ -46,7 +46,7 @@ def _client_infer(url: str, model: str, image: str) -> dict:
 
 def _expected_mask(checkpoint: Path, image: Path, tmp: Path) -> np.ndarray:
     """Lung mask of the core library's predict path (``tools/segment.py predict``), as displayed."""
-    written = segment_predict_run(checkpoint, [str(image)], tmp)
+    written = segment_predict_job(checkpoint, [str(image)], tmp)
     return np.asarray(Image.open(written[0]["mask"])) > 0
 
 
@@ -118,7 +118,7 @@ def test_segmentation_nifti_answer(served: Served) -> None:
     assert answer.status_code == 200, answer.text
     nifti = Path(served.studies.parent / "answer.nii.gz")
     nifti.write_bytes(answer.content)
-    from raddino_monai.evaluation.masks import read_mask_file
+    from raddino_monai.transforms.masks import read_mask_file
 
     png = _infer_image(served.url, SEG, "cyst")
     np.testing.assert_array_equal(read_mask_file(nifti), png)  # LoadCXR axis convention: same rows x columns
