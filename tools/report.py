@@ -39,13 +39,16 @@ from typing import Any
 
 import fire
 
-from raddino_monai.report import EncoderReference, ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
-from raddino_monai.report.pipeline import generate_from_inputs, split_options, train_from_datalist
-
-
 from raddino_monai.evaluation.report.evaluate import ReportMetricsConfig
 from raddino_monai.evaluation.report.runners import evaluate_csv, label_csv, validate_labeler
+from raddino_monai.evaluation.runners import configs_from_options, options_signature
+from raddino_monai.report import EncoderReference, ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
+from raddino_monai.report.pipeline import generate_from_inputs, train_from_datalist
 from raddino_monai.text.build import build_bert, build_lm
+
+#: ``train`` options: the fields of these config dataclasses, :class:`EncoderReference`'s prefixed ``encoder_``.
+TRAIN_CONFIGS = (EncoderReference, ReportModelConfig, ReportTrainConfig)
+TRAIN_PREFIXES = {EncoderReference: "encoder_"}
 
 
 def _build(builder, reports: str, output_dir: str, column: str, section: str, tokenizer: dict | None,  # noqa: ANN001
@@ -98,8 +101,7 @@ def validate_labeler_command(openi: str, output_dir: str = "results/labeler_open
 def train(datalist: str, lm: str, output_dir: str, split: str | Sequence[str] | None = "training",
           features: str | None = None, report_key: str = "report", device: str = "cpu", **options: Any) -> str:
     """Extract features once, train, save ``<output_dir>/model``; prints and returns its path."""
-    encoder, model_config, train_config = split_options(options, EncoderReference, ReportModelConfig,
-                                                        ReportTrainConfig)
+    encoder, model_config, train_config = configs_from_options(options, *TRAIN_CONFIGS, prefixes=TRAIN_PREFIXES)
     return str(train_from_datalist(datalist, lm, output_dir, encoder=encoder, model_config=model_config,
                                    train_config=train_config, split=split, features=features, report_key=report_key,
                                    device=device))
@@ -109,11 +111,13 @@ def generate(model_dir: str, inputs: str, out_path: str, split: str | Sequence[s
              features: str | None = None, encoder_weights: str | None = None, lm: str | None = None,
              device: str = "cpu", overwrite: bool = False, **options: Any) -> str:
     """Write one generated report per image (``id,report``); prints and returns the output path."""
-    (config,) = split_options(options, ReportGenerationConfig)
+    (config,) = configs_from_options(options, ReportGenerationConfig)
     return str(generate_from_inputs(model_dir, inputs, out_path, config=config, split=split, features=features,
                                     encoder_weights=encoder_weights, lm=lm, device=device, overwrite=overwrite))
 
 
+train.__signature__ = options_signature(train, *TRAIN_CONFIGS, prefixes=TRAIN_PREFIXES)  # type: ignore[attr-defined]
+generate.__signature__ = options_signature(generate, ReportGenerationConfig)  # type: ignore[attr-defined]
 
 COMMANDS = {
     "train": train,

@@ -14,7 +14,6 @@ image path relative to the datalist folder.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ from raddino_monai.report.saving import load_report_model
 from raddino_monai.report.train import train_report_model
 
 __all__ = ["datalist_reports", "features_for", "train_from_datalist", "generate_from_inputs",
-           "write_reference_reports", "split_options"]
+           "write_reference_reports"]
 
 logger = logging.getLogger(__name__)
 
@@ -206,29 +205,3 @@ def write_reference_reports(
         logger.warning("write_reference_reports: %d of %d items have no report", len(reports) - len(rows),
                        len(reports))
     return write_reports(out_path, rows, overwrite=overwrite)
-
-
-def split_options(options: dict[str, Any], *config_classes: type) -> list[Any]:
-    """Route flat CLI options to config dataclasses by field name (``encoder_<field>`` for
-    :class:`EncoderReference`), so every default stays in its dataclass.
-
-    Args:
-        options: ``{name: value}`` (e.g. fire's ``**kwargs``).
-        config_classes: dataclasses to build, in order (:class:`EncoderReference` reads ``encoder_*`` names).
-
-    Returns:
-        one instance per class.
-
-    Raises:
-        ValueError: options that no class has (the valid names are listed).
-    """
-    remaining, built = dict(options), []
-    valid: list[str] = []
-    for cls in config_classes:
-        prefix = "encoder_" if cls is EncoderReference else ""
-        names = [f"{prefix}{f.name}" for f in dataclasses.fields(cls)]
-        valid += names
-        built.append(cls(**{n[len(prefix):]: remaining.pop(n) for n in names if n in remaining}))
-    if remaining:
-        raise ValueError(f"Unknown options {sorted(remaining)}; valid options: {sorted(valid)}.")
-    return built

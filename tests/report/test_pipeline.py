@@ -1,5 +1,4 @@
-"""Datalist workflows: train on image-report pairs (features extracted once), generate per image, references,
-option routing."""
+"""Datalist workflows: train on image-report pairs (features extracted once), generate per image, references."""
 
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ from raddino_monai.report import (
 from raddino_monai.report.pipeline import (
     datalist_reports,
     generate_from_inputs,
-    split_options,
     train_from_datalist,
     write_reference_reports,
 )
@@ -80,11 +78,3 @@ def test_feature_file_for_other_images_is_refused(lm_folders, tmp_path) -> None:
     features_for(datalist, tmp_path / "f.npz", ENCODER, False, split="test", progress=False)
     with pytest.raises(ValueError, match="made for other images"):
         features_for(datalist, tmp_path / "f.npz", ENCODER, False, split="training", progress=False)
-
-
-def test_split_options_routes_by_field_name() -> None:
-    enc, model, train = split_options({"encoder_arch": "tiny_vit_p16", "template": "chat", "epochs": 2},
-                                      EncoderReference, ReportModelConfig, ReportTrainConfig)
-    assert (enc.arch, model.template, train.epochs, train.lr) == ("tiny_vit_p16", "chat", 2, None)
-    with pytest.raises(ValueError, match=r"Unknown options \['epoch'\]; valid options: \[.*'epochs'"):
-        split_options({"epoch": 2}, ReportTrainConfig)
