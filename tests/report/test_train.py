@@ -112,7 +112,9 @@ def test_resume_reproduces_the_uninterrupted_run(lm_folders, tmp_path) -> None:
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
     names = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
-    assert names == ["checkpoint_00000005.pt", "checkpoint_00000006.pt"]  # the last n_saved, complete files only
+    # the last n_saved, complete files only, each with its run-id sidecar
+    assert names == ["checkpoint_00000005.json", "checkpoint_00000005.pt",
+                     "checkpoint_00000006.json", "checkpoint_00000006.pt"]
 
 
 def test_schedule_is_the_transformers_cosine_with_warmup() -> None:
