@@ -26,7 +26,10 @@ SmolLM2-135M-Instruct, 4-bit; extra ``smollm2``). ``train`` options are the fiel
 ``--model_max_length``...), :class:`~raddino_monai.report.ReportTrainConfig` (``--mode full|lora|projector``,
 ``--epochs``, ``--global_batch_size``, ``--micro_batch_size``, ``--lr``, ``--precision``...) and
 :class:`~raddino_monai.report.EncoderReference` prefixed ``encoder_`` (``--encoder_arch``, ``--encoder_weights``,
-``--encoder_image_size``...), plus ``--split``, ``--features``, ``--report_key``, ``--device``; ``--bundle_dir DIR`` (a new folder) also writes a
+``--encoder_image_size``...), plus ``--split``, ``--features``, ``--report_key``, ``--device``;
+``--init_projector runs/stage1/model`` starts from a saved model's projector (LLaVA / LLaVA-Rad stage 2, e.g.
+``--mode lora`` after ``--mode projector``);
+``--bundle_dir DIR`` (a new folder) also writes a
 ready-to-serve ``raddino_cxr_report`` bundle (``models/report_model``) for MONAI Label. ``generate`` options
 are the fields of :class:`~raddino_monai.report.ReportGenerationConfig` (``--max_new_tokens``, ``--num_beams``,
 ``--use_cache``, ``--batch_size``, ``--precision``) plus ``--split``, ``--features``, ``--encoder_weights``, ``--lm``,
@@ -103,14 +106,15 @@ def validate_labeler_command(openi: str, output_dir: str = "results/labeler_open
 
 def train(datalist: str, lm: str, output_dir: str, split: str | Sequence[str] | None = "training",
           features: str | None = None, report_key: str = "report", device: str = "cpu",
-          bundle_dir: str | None = None, **options: Any) -> str:
-    """Extract features once, train, save ``<output_dir>/model``; prints and returns its path. ``bundle_dir`` (a new
+          init_projector: str | None = None, bundle_dir: str | None = None, **options: Any) -> str:
+    """Extract features once, train, save ``<output_dir>/model``; prints and returns its path. ``init_projector``
+    (a saved model) starts from its projector (stage 2 after a ``--mode projector`` stage 1); ``bundle_dir`` (a new
     folder) also receives a servable ``raddino_cxr_report`` bundle."""
     check_new_bundle_dir(bundle_dir)
     encoder, model_config, train_config = configs_from_options(options, *TRAIN_CONFIGS, prefixes=TRAIN_PREFIXES)
     model_dir = train_from_datalist(datalist, lm, output_dir, encoder=encoder, model_config=model_config,
                                     train_config=train_config, split=split, features=features, report_key=report_key,
-                                    device=device)
+                                    init_projector=init_projector, device=device)
     if bundle_dir:
         export_report_bundle(model_dir, bundle_dir)
     return str(model_dir)

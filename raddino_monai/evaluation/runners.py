@@ -328,8 +328,9 @@ def _defaulted_parameters(source: Callable[..., Any], prefix: str = "") -> list[
     """A config dataclass's fields, or a function's parameters that have defaults, as keyword-only parameters
     (named ``prefix`` + name)."""
     if dataclasses.is_dataclass(source):
-        return [inspect.Parameter(f"{prefix}{f.name}", inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
-                                  default=f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+        return [inspect.Parameter(
+                    f"{prefix}{f.name}", inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
+                    default=f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
                 for f in dataclasses.fields(source) if f.init]
     return [p.replace(name=f"{prefix}{p.name}", kind=inspect.Parameter.KEYWORD_ONLY)
             for p in inspect.signature(source).parameters.values() if p.default is not inspect.Parameter.empty]

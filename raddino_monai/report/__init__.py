@@ -36,7 +36,7 @@ from raddino_monai.report.model import ReportGenerator, splice_image_tokens
 from raddino_monai.report.modes import apply_training_mode, trainable_parameters
 from raddino_monai.report.projector import PROJECTORS, build_projector
 from raddino_monai.report.prompt import TEMPLATES, add_image_token, encode_example, encode_prompt, render_prompt
-from raddino_monai.report.saving import load_report_model, read_report_config, save_report_model
+from raddino_monai.report.saving import load_projector_into, load_report_model, read_report_config, save_report_model
 from raddino_monai.report.serving import ReportInferer, ReportWriter
 from raddino_monai.report.train import build_report_trainer, train_report_model
 from raddino_monai.report.trainer import ReportCheckpointHandler, ReportTrainer, cosine_with_warmup
@@ -73,6 +73,7 @@ __all__ = [
     "generate_reports",
     "load_causal_lm",
     "load_feature_tokens",
+    "load_projector_into",
     "load_report_model",
     "packaged_gguf_path",
     "pair_features_with_reports",

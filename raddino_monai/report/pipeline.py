@@ -30,7 +30,7 @@ from raddino_monai.report.features import EncoderReference, cache_features, load
 from raddino_monai.report.generate import check_report_path, generate_reports, write_reports
 from raddino_monai.report.lm import load_causal_lm
 from raddino_monai.report.model import ReportGenerator
-from raddino_monai.report.saving import load_report_model
+from raddino_monai.report.saving import load_projector_into, load_report_model
 from raddino_monai.report.train import train_report_model
 
 __all__ = ["datalist_reports", "features_for", "train_from_datalist", "generate_from_inputs",
@@ -97,6 +97,7 @@ def train_from_datalist(
     split: str | Sequence[str] | None = "training",
     features: str | Path | None = None,
     report_key: str = "report",
+    init_projector: str | Path | None = None,
     extract_batch_size: int = 16,
     extract_bf16: bool = False,
     device: str | torch.device = "cpu",
@@ -115,6 +116,9 @@ def train_from_datalist(
         split: datalist section(s) to train on (``None`` = all items).
         features: feature file to use or create (default ``<output_dir>/features.npz``).
         report_key: datalist key of the report text.
+        init_projector: a saved model whose projector this run starts from: stage 2 (``mode`` ``lora`` / ``full``)
+            after a stage-1 ``projector`` run (:func:`~raddino_monai.report.saving.load_projector_into`);
+            ``None`` = a fresh seeded projector.
         extract_batch_size: images per encoder pass.
         extract_bf16: bfloat16 encoder.
         device: torch device.
@@ -122,6 +126,12 @@ def train_from_datalist(
 
     Returns:
         the saved model folder ``<output_dir>/model``.
+
+    Example::
+
+        >>> stage1 = train_from_datalist(d, "smollm2", "runs/s1", train_config=ReportTrainConfig(mode="projector"))
+        >>> train_from_datalist(d, "smollm2", "runs/s2", train_config=ReportTrainConfig(mode="lora"),
+        ...                     init_projector=stage1)  # doctest: +SKIP
     """
     encoder = encoder or EncoderReference()
     model_config = model_config or ReportModelConfig()
@@ -138,6 +148,8 @@ def train_from_datalist(
     language_model, tokenizer = load_causal_lm(lm)
     model = ReportGenerator(language_model, tokenizer, int(tokens.shape[-1]), model_config, lm_source=lm,
                             encoder_ref=encoder)
+    if init_projector is not None:
+        load_projector_into(model, init_projector)
     return train_report_model(model, items, output_dir, train_config, device=device, progress=progress)
 
 

@@ -13,12 +13,12 @@ so the rules are:
   (``"3.5"``) is never followed by white space, so decimals stay whole;
 * white space inside a sentence collapses to one space; empty pieces are dropped.
 
-With ``clean=True`` (ConVIRT's sentence sampling) upper-case section headers (``"FINDINGS:"``) and list markers (``"1."``,
-``"2)"``, ``"-"``) at the start of a sentence are also removed and pieces without a letter (``"."``, ``"___."``) are
-dropped; with ``clean=False`` (the default: labeling, truncation) each sentence is the text as written. On the 3955
-Open-i reports (findings, impression and both, as written and as the labeler cleans them: 11301 texts) this splitter
-gives exactly the sentences of the splitter that ``data/report_text.py`` had before (checked when the two were
-merged), so the labeler's Open-i validation is unchanged.
+With ``clean=True`` (ConVIRT's sentence sampling) upper-case section headers (``"FINDINGS:"``) and list markers
+(``"1."``, ``"2)"``, ``"-"``) at the start of a sentence are also removed and pieces without a letter (``"."``,
+``"___."``) are dropped; with ``clean=False`` (the default: labeling, truncation) each sentence is the text as
+written. On the 3955 Open-i reports (findings, impression and both, as written and as the labeler cleans them: 11301
+texts) this splitter gives exactly the sentences of the splitter that ``data/report_text.py`` had before (checked
+when the two were merged), so the labeler's Open-i validation is unchanged.
 
 :class:`RandSentence` / :class:`RandSentenced` draw the sentence index in ``randomize()`` from ``self.R``, so
 ``set_random_state`` (and MONAI's per-worker seeding) makes the sampling reproducible.

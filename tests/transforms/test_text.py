@@ -62,7 +62,8 @@ def test_split_keeps_the_text_as_written_without_clean() -> None:
         "XXXX.",
         ".",
     ]
-    assert split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.") == ["1. No effusion.", "2. Stable 2.5 cm nodule."]
+    assert split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.") == [
+        "1. No effusion.", "2. Stable 2.5 cm nodule."]
     assert split_sentences("Approx. 3 cm, e.g. granuloma. Done!  Next?") == [
         "Approx. 3 cm, e.g. granuloma.", "Done!", "Next?"]
     assert split_sentences("Line one\n\nLine two\n1) item") == ["Line one", "Line two", "1) item"]
