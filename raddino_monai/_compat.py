@@ -62,6 +62,8 @@ MOVED: dict[str, str] = {
     **{f"raddino_monai.data.sample.{n}": f"raddino_monai.data.sample_data.{n}" for n in (
         "SAMPLE_DICOMS", "sample_data_dir", "sample_datalist_path", "sample_dicom_paths", "load_sample_datalist")},
     "raddino_monai.losses.centering.TeacherTargetLoss": "raddino_monai.losses.teacher_target.TeacherTargetLoss",
+    # one sentence splitter, in the lowest layer (labeler, truncation and ConVIRT share it)
+    "raddino_monai.data.report_text.split_sentences": "raddino_monai.transforms.text.split_sentences",
 }
 
 

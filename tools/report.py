@@ -1,6 +1,6 @@
 """Report tools: train a report generator and generate findings, build a small LM / BERT, label and evaluate reports.
 
-    python tools/report.py train --datalist DATALIST.json --lm LM --output_dir runs/report [options]
+    python tools/report.py train --datalist DATALIST.json --lm LM --output_dir runs/report [--bundle_dir DIR] [options]
     python tools/report.py generate --model_dir runs/report/model --inputs IMAGES --out_path reports.csv [options]
     python tools/report.py build_lm REPORTS OUTPUT_DIR [--model "{'num_layers': 4}"] [--train "{'epochs': 3}"]
     python tools/report.py build_bert REPORTS OUTPUT_DIR [--tokenizer "{'vocab_size': 4096}"]
@@ -26,7 +26,11 @@ SmolLM2-135M-Instruct, 4-bit; extra ``smollm2``). ``train`` options are the fiel
 ``--model_max_length``...), :class:`~raddino_monai.report.ReportTrainConfig` (``--mode full|lora|projector``,
 ``--epochs``, ``--global_batch_size``, ``--micro_batch_size``, ``--lr``, ``--precision``...) and
 :class:`~raddino_monai.report.EncoderReference` prefixed ``encoder_`` (``--encoder_arch``, ``--encoder_weights``,
-``--encoder_image_size``...), plus ``--split``, ``--features``, ``--report_key``, ``--device``. ``generate`` options
+``--encoder_image_size``...), plus ``--split``, ``--features``, ``--report_key``, ``--device``;
+``--init_projector runs/stage1/model`` starts from a saved model's projector (LLaVA / LLaVA-Rad stage 2, e.g.
+``--mode lora`` after ``--mode projector``);
+``--bundle_dir DIR`` (a new folder) also writes a
+ready-to-serve ``raddino_cxr_report`` bundle (``models/report_model``) for MONAI Label. ``generate`` options
 are the fields of :class:`~raddino_monai.report.ReportGenerationConfig` (``--max_new_tokens``, ``--num_beams``,
 ``--use_cache``, ``--batch_size``, ``--precision``) plus ``--split``, ``--features``, ``--encoder_weights``, ``--lm``,
 ``--overwrite``. Library: :mod:`raddino_monai.report.pipeline`; see docs/report_generation.md.
@@ -39,13 +43,18 @@ from typing import Any
 
 import fire
 
-from raddino_monai.report import EncoderReference, ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
-from raddino_monai.report.pipeline import generate_from_inputs, split_options, train_from_datalist
-
-
 from raddino_monai.evaluation.report.evaluate import ReportMetricsConfig
 from raddino_monai.evaluation.report.runners import evaluate_csv, label_csv, validate_labeler
+from raddino_monai.evaluation.runners import configs_from_options, options_signature
+from raddino_monai.report import EncoderReference, ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
+from raddino_monai.report.pipeline import generate_from_inputs, train_from_datalist
+from raddino_monai.serving.bundle_export import check_new_bundle_dir
+from raddino_monai.serving.report_bundle import export_report_bundle
 from raddino_monai.text.build import build_bert, build_lm
+
+#: ``train`` options: the fields of these config dataclasses, :class:`EncoderReference`'s prefixed ``encoder_``.
+TRAIN_CONFIGS = (EncoderReference, ReportModelConfig, ReportTrainConfig)
+TRAIN_PREFIXES = {EncoderReference: "encoder_"}
 
 
 def _build(builder, reports: str, output_dir: str, column: str, section: str, tokenizer: dict | None,  # noqa: ANN001
@@ -96,24 +105,32 @@ def validate_labeler_command(openi: str, output_dir: str = "results/labeler_open
 
 
 def train(datalist: str, lm: str, output_dir: str, split: str | Sequence[str] | None = "training",
-          features: str | None = None, report_key: str = "report", device: str = "cpu", **options: Any) -> str:
-    """Extract features once, train, save ``<output_dir>/model``; prints and returns its path."""
-    encoder, model_config, train_config = split_options(options, EncoderReference, ReportModelConfig,
-                                                        ReportTrainConfig)
-    return str(train_from_datalist(datalist, lm, output_dir, encoder=encoder, model_config=model_config,
-                                   train_config=train_config, split=split, features=features, report_key=report_key,
-                                   device=device))
+          features: str | None = None, report_key: str = "report", device: str = "cpu",
+          init_projector: str | None = None, bundle_dir: str | None = None, **options: Any) -> str:
+    """Extract features once, train, save ``<output_dir>/model``; prints and returns its path. ``init_projector``
+    (a saved model) starts from its projector (stage 2 after a ``--mode projector`` stage 1); ``bundle_dir`` (a new
+    folder) also receives a servable ``raddino_cxr_report`` bundle."""
+    check_new_bundle_dir(bundle_dir)
+    encoder, model_config, train_config = configs_from_options(options, *TRAIN_CONFIGS, prefixes=TRAIN_PREFIXES)
+    model_dir = train_from_datalist(datalist, lm, output_dir, encoder=encoder, model_config=model_config,
+                                    train_config=train_config, split=split, features=features, report_key=report_key,
+                                    init_projector=init_projector, device=device)
+    if bundle_dir:
+        export_report_bundle(model_dir, bundle_dir)
+    return str(model_dir)
 
 
 def generate(model_dir: str, inputs: str, out_path: str, split: str | Sequence[str] | None = None,
              features: str | None = None, encoder_weights: str | None = None, lm: str | None = None,
              device: str = "cpu", overwrite: bool = False, **options: Any) -> str:
     """Write one generated report per image (``id,report``); prints and returns the output path."""
-    (config,) = split_options(options, ReportGenerationConfig)
+    (config,) = configs_from_options(options, ReportGenerationConfig)
     return str(generate_from_inputs(model_dir, inputs, out_path, config=config, split=split, features=features,
                                     encoder_weights=encoder_weights, lm=lm, device=device, overwrite=overwrite))
 
 
+train.__signature__ = options_signature(train, *TRAIN_CONFIGS, prefixes=TRAIN_PREFIXES)  # type: ignore[attr-defined]
+generate.__signature__ = options_signature(generate, ReportGenerationConfig)  # type: ignore[attr-defined]
 
 COMMANDS = {
     "train": train,

@@ -22,6 +22,7 @@ from typing import Any
 
 import fire
 
+from raddino_monai.evaluation.runners import config_from_options, options_signature
 from raddino_monai.report.evidence import (
     VARIANTS,
     ReportEvidenceConfig,
@@ -29,12 +30,11 @@ from raddino_monai.report.evidence import (
     report_evidence,
     write_split_datalists,
 )
-from raddino_monai.report.pipeline import split_options
 
 
 def datalists(data_root: str, output_dir: str, **options: Any) -> str:
     """Write the split datalists; returns their paths as JSON."""
-    (config,) = split_options(options, ReportEvidenceConfig)
+    config = config_from_options(ReportEvidenceConfig, options)
     paths = write_split_datalists(covid_report_items(data_root), output_dir, config)
     return json.dumps({k: str(v) for k, v in paths.items()})
 
@@ -42,11 +42,14 @@ def datalists(data_root: str, output_dir: str, **options: Any) -> str:
 def run(data_root: str, output_dir: str, ssl_weights: str | None = None, variants: Sequence[str] = VARIANTS,
         **options: Any) -> str:
     """Run the comparison; returns ``results.json``'s content."""
-    (config,) = split_options(options, ReportEvidenceConfig)
+    config = config_from_options(ReportEvidenceConfig, options)
     variants = [variants] if isinstance(variants, str) else list(variants)
     results = report_evidence(covid_report_items(data_root), output_dir, ssl_weights, config, variants)
     return json.dumps({k: v for k, v in results.items() if k != "config"}, indent=1)
 
+
+datalists.__signature__ = options_signature(datalists, ReportEvidenceConfig)  # type: ignore[attr-defined]
+run.__signature__ = options_signature(run, ReportEvidenceConfig)  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     fire.Fire({"datalists": datalists, "run": run})

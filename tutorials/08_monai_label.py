@@ -3,9 +3,11 @@
     .venv-label/bin/python tutorials/08_monai_label.py OUTPUT_DIR [--bundles DIR] [--image PATH]
 
 Runs in the serving environment (``bash scripts/label_env.sh build``; docs/monai_label.md). Without ``--bundles`` it
-first makes two small bundles the way a user does (``tools/linear_probe.py`` / ``tools/segment.py train`` with
+first makes three small bundles the way a user does (``tools/linear_probe.py`` / ``tools/segment.py train`` with
 ``--bundle_dir``): a linear probe and a UPerNet head trained for a few seconds on the embedded sample data over a
-random-init tiny encoder, so the answers show the plumbing, not a useful model. Then it starts a server on
+random-init tiny encoder, and a report bundle (``tools/report.py train --bundle_dir`` writes the same) around an
+untrained tiny report model (random-init GPT-2, seeded projector), so the answers show the plumbing, not a useful
+model. Then it starts a server on
 127.0.0.1, asks each served model about ``--image`` (default: a sample radiograph) through MONAI Label's HTTP API, and
 writes into OUTPUT_DIR ``info.json``, ``<model>.json`` per model (class scores, mask summary or report text),
 ``<model>_mask.png`` (the label map) and ``<model>_overlay.png`` (the mask over the image). Last line: the overlay.
@@ -20,17 +22,25 @@ from pathlib import Path
 
 import numpy as np
 import requests
+import torch
 from PIL import Image
 
 from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.evaluation import LinearProbeConfig, SegmentationConfig
 from raddino_monai.transforms.masks import write_overlay_png
 from raddino_monai.evaluation.runners import linear_probe_job, segment_train_job
+from raddino_monai.report import EncoderReference, ReportGenerator, ReportModelConfig, load_causal_lm
+from raddino_monai.report import save_report_model
+from raddino_monai.report.tiny import build_random_lm
 from raddino_monai.serving.bundle_export import export_classification_bundle, export_segmentation_bundle
+from raddino_monai.serving.report_bundle import export_report_bundle
 from raddino_monai.serving.label.server import free_port, start_server, stop_server, wait_ready
 from raddino_monai.transforms import LoadCXR
 
 SAMPLE_IMAGE = sample_datalist_path().parent / "images" / "X-ray_of_cyst_in_pneumocystis_pneumonia_1.png"
+#: tokenizer texts of the demo report LM (handwritten for this tutorial; not clinical reports)
+DEMO_TEXTS = ["The lungs are clear. No pleural effusion.", "Right lower lobe consolidation. Heart size is normal.",
+              "Bilateral patchy opacities, possibly pneumonia. No pneumothorax."]
 
 
 def make_demo_bundles(work: Path) -> Path:
@@ -46,6 +56,14 @@ def make_demo_bundles(work: Path) -> Path:
                              class_names=["background", "lung"], epochs=8, batch_size=16, lr=5e-3, augment=False)
     trained = segment_train_job("tiny_vit_p14", None, work / "segmentation", seg)
     export_segmentation_bundle(trained["checkpoint"], bundles / "raddino_cxr_segmentation")
+    lm_dir = build_random_lm(work / "tiny_lm", DEMO_TEXTS, family="gpt2", seed=1)
+    lm, tokenizer = load_causal_lm(lm_dir)
+    torch.manual_seed(1)
+    report = ReportGenerator(lm, tokenizer, 192, ReportModelConfig(template="plain", model_max_length=128),
+                             lm_source=str(lm_dir))
+    report.encoder_ref = EncoderReference(arch="tiny_vit_p14", image_size=56)
+    save_report_model(report, work / "report" / "model")
+    export_report_bundle(work / "report" / "model", bundles / "raddino_cxr_report")
     return bundles
 
 

@@ -1,4 +1,4 @@
-"""Radiology report text: section extraction (MIMIC-style headers), section choice and sentence splitting.
+"""Radiology report text: section extraction (MIMIC-style headers) and section choice.
 
 MIMIC-CXR free-text reports are blocks under upper-case headers (``FINAL REPORT``, ``EXAMINATION:``,
 ``INDICATION:``, ``COMPARISON:``, ``FINDINGS:``, ``IMPRESSION:`` ...), with spelling variants and synonyms
@@ -12,9 +12,9 @@ of each section with whitespace normalised. Text before the first header is ``"p
 RAD-DINO paper's report generation, [PAPER] §4.4), ``"impression"``, ``"findings+impression"`` or ``"full"``, with an
 optional fallback section when the wanted one is missing (an empty string means "skip this report").
 
-:func:`split_sentences` splits on sentence-final punctuation and line breaks without breaking decimals
-(``2.5 cm``), common abbreviations (``e.g.``, ``approx.``) or enumerators (``1.``), so ``"1. No effusion."`` stays
-one sentence.
+Sentence splitting moved to :func:`raddino_monai.transforms.text.split_sentences` (one splitter for the labeler, the
+truncation and ConVIRT); ``raddino_monai.data.report_text.split_sentences`` still imports, with a
+``DeprecationWarning``.
 
 Example:
     >>> text = "FINAL REPORT\\n FINDINGS: No effusion. Heart size is normal.\\n IMPRESSION: Normal chest."
@@ -22,8 +22,6 @@ Example:
     'No effusion. Heart size is normal.'
     >>> select_section(text, "findings+impression")
     'No effusion. Heart size is normal. Normal chest.'
-    >>> split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.")
-    ['1. No effusion.', '2. Stable 2.5 cm nodule.']
 """
 
 from __future__ import annotations
@@ -31,13 +29,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from raddino_monai._compat import moved_names
+
 __all__ = [
     "SECTION_ALIASES",
     "SECTION_CHOICES",
     "extract_sections",
     "normalize_whitespace",
     "select_section",
-    "split_sentences",
 ]
 
 #: header name (lower case, inner whitespace collapsed) -> canonical section
@@ -81,9 +80,8 @@ _KNOWN_HEADER = re.compile(
 # any other upper-case header on a line of its own start ("PA AND LATERAL VIEWS OF THE CHEST:")
 _UPPER_HEADER = re.compile(r"(?:^|\n)[ \t]*(?P<name>[A-Z][A-Z ()/,&-]{2,40}[A-Z)])[ \t]*:")
 _FINAL_REPORT = re.compile(r"^\s*FINAL REPORT\b", re.IGNORECASE)
-_ABBREVIATIONS = frozenset({"e.g", "i.e", "approx", "etc", "dr", "mr", "mrs", "ms", "vs", "st", "fig", "resp", "cf"})
-_ENUMERATOR = re.compile(r"^\(?\d{1,2}[.)]$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*\n\s*|\n(?=\s*(?:\d{1,2}[.)]|[-*\u2022])\s)")
+
+__getattr__ = moved_names(__name__)  # split_sentences moved to transforms/text.py
 
 
 def normalize_whitespace(text: str) -> str:
@@ -180,35 +178,3 @@ def select_section(
 
     text = pick(section)
     return text if text or fallback is None else pick(fallback)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split report text into sentences.
-
-    Breaks after ``.``, ``!``, ``?`` followed by whitespace, at blank lines and before list items on a new line;
-    does not break after enumerators (``1.``), decimals (``2.5``) or abbreviations (``e.g.``, ``approx.``, ``vs.``).
-
-    Args:
-        text: report text (any whitespace).
-
-    Returns:
-        non-empty sentences, whitespace normalised, in order.
-
-    Example:
-        >>> split_sentences("Heart is normal.  No effusion! Approx. 2 cm nodule, e.g. granuloma.")
-        ['Heart is normal.', 'No effusion!', 'Approx. 2 cm nodule, e.g. granuloma.']
-    """
-    pieces = [normalize_whitespace(p) for p in _SENTENCE_END.split(str(text))]
-    sentences: list[str] = []
-    carry = ""
-    for piece in (p for p in pieces if p):
-        piece = f"{carry} {piece}" if carry else piece
-        last = piece.rsplit(" ", 1)[-1].rstrip(".").lower()
-        if _ENUMERATOR.match(piece) or (piece.endswith(".") and last in _ABBREVIATIONS):
-            carry = piece
-            continue
-        sentences.append(piece)
-        carry = ""
-    if carry:
-        sentences.append(carry)
-    return sentences

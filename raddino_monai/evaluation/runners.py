@@ -42,7 +42,8 @@ from .tables import summary_records, write_csv, write_results
 
 __all__ = ["parse_encoder", "load_encoder_backbone", "load_splits", "linear_probe_job", "metadata_probe_job",
            "segment_train_job", "segment_evaluate_job", "segment_predict_job", "save_segmentation_checkpoint",
-           "load_segmentation_checkpoint", "config_from_options", "options_signature", "JOBS"]
+           "load_segmentation_checkpoint", "config_from_options", "configs_from_options", "options_signature",
+           "JOBS"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -273,33 +274,78 @@ def segment_predict_job(
     return written
 
 
-def config_from_options(cls: Callable[..., ConfigT], options: Mapping[str, Any]) -> ConfigT:
+def config_from_options(cls: Callable[..., ConfigT], options: Mapping[str, Any], prefix: str = "") -> ConfigT:
     """``cls(**options)`` for a config dataclass, with an error that lists its fields.
 
+    Args:
+        cls: the config dataclass.
+        options: ``{name: value}``; the names are ``prefix`` + a field name.
+        prefix: prefix of every option name, e.g. ``"encoder_"`` (``--encoder_arch`` sets field ``arch``).
+
     Raises:
-        ValueError: an option that is not a field of ``cls`` (the valid fields are listed).
+        ValueError: an option that is not a field of ``cls`` (the valid names are listed).
+
+    Example:
+        >>> config_from_options(LinearProbeConfig, {"task": "multiclass"}).task
+        'multiclass'
     """
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(options) - fields)
+    fields = {f"{prefix}{f.name}": f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - set(fields))
     if unknown:
         raise ValueError(f"Unknown {cls.__name__} option(s) {unknown}; valid options are {sorted(fields)}.")
-    return cls(**options)
+    return cls(**{fields[name]: value for name, value in options.items()})
 
 
-def _defaulted_parameters(source: Callable[..., Any]) -> list[inspect.Parameter]:
-    """A config dataclass's fields, or a function's parameters that have defaults, as keyword-only parameters."""
+def configs_from_options(options: Mapping[str, Any], *classes: Callable[..., Any],
+                         prefixes: Mapping[Any, str] | None = None) -> list[Any]:
+    """Several config dataclasses from one flat option mapping (a tool's ``**options``): each option goes to the
+    first class with that field (named ``prefixes[cls]`` + field) and each class is built by
+    :func:`config_from_options`, so every default stays in its dataclass.
+
+    Args:
+        options: ``{name: value}``.
+        classes: the config dataclasses, in order.
+        prefixes: option-name prefix per class (default none), e.g. ``{EncoderReference: "encoder_"}``.
+
+    Returns:
+        one instance per class, in order.
+
+    Raises:
+        ValueError: an option that no class has (every valid name is listed).
+    """
+    remaining, built, valid = dict(options), [], []
+    for cls in classes:
+        prefix = (prefixes or {}).get(cls, "")
+        names = [f"{prefix}{f.name}" for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        valid += names
+        built.append(config_from_options(cls, {n: remaining.pop(n) for n in names if n in remaining}, prefix))
+    if remaining:
+        raise ValueError(f"Unknown option(s) {sorted(remaining)}; valid options are {sorted(set(valid))}.")
+    return built
+
+
+def _defaulted_parameters(source: Callable[..., Any], prefix: str = "") -> list[inspect.Parameter]:
+    """A config dataclass's fields, or a function's parameters that have defaults, as keyword-only parameters
+    (named ``prefix`` + name)."""
     if dataclasses.is_dataclass(source):
-        return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
-                                  default=f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+        return [inspect.Parameter(
+                    f"{prefix}{f.name}", inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
+                    default=f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
                 for f in dataclasses.fields(source) if f.init]
-    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(source).parameters.values()
-            if p.default is not inspect.Parameter.empty]
+    return [p.replace(name=f"{prefix}{p.name}", kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in inspect.signature(source).parameters.values() if p.default is not inspect.Parameter.empty]
 
 
-def options_signature(fn: Callable[..., Any], *sources: Callable[..., Any]) -> inspect.Signature:
+def options_signature(fn: Callable[..., Any], *sources: Callable[..., Any],
+                      prefixes: Mapping[Any, str] | None = None) -> inspect.Signature:
     """``fn(..., **options)``'s signature with ``**options`` spelled out as the fields of config dataclasses (and
     the defaulted parameters of functions), their defaults taken from there: set it as ``fn.__signature__`` and
     ``fire`` lists every option with its real default, while the values keep a single source.
+
+    Args:
+        fn: the tool function.
+        sources: config dataclasses / functions whose fields / defaulted parameters are the options.
+        prefixes: option-name prefix per source, as in :func:`configs_from_options`.
 
     Example::
 
@@ -307,7 +353,8 @@ def options_signature(fn: Callable[..., Any], *sources: Callable[..., Any]) -> i
     """
     own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     names = {p.name for p in own}
-    extra = [p for source in sources for p in _defaulted_parameters(source) if p.name not in names]
+    extra = [p for source in sources for p in _defaulted_parameters(source, (prefixes or {}).get(source, ""))
+             if p.name not in names]
     return inspect.Signature(own + list({p.name: p for p in extra}.values()))
 
 

@@ -5,7 +5,7 @@ spliced into the prompt of a causal LM loaded from local files (:mod:`.lm`, :mod
 (:mod:`.train`, :mod:`.trainer`, :mod:`.modes`) updates the projector and the whole LM, LoRA adapters, or the
 projector only, on cached features; :mod:`.saving` writes and reads trained models; :mod:`.decoding` is the
 decoding path without KV cache; :mod:`.generate` writes ``id,report`` files; :mod:`.serving` holds the bundle's
-inferer, decode transform and writer; :mod:`.pipeline` the path-level functions behind ``tools/report.py``;
+inferer (one text per image) and writer; :mod:`.pipeline` the path-level functions behind ``tools/report.py``;
 :mod:`.evidence` the CPU comparison of encoders; :mod:`.tiny` random-init LMs for tests, tutorial and benchmark.
 See docs/report_generation.md.
 
@@ -36,8 +36,8 @@ from raddino_monai.report.model import ReportGenerator, splice_image_tokens
 from raddino_monai.report.modes import apply_training_mode, trainable_parameters
 from raddino_monai.report.projector import PROJECTORS, build_projector
 from raddino_monai.report.prompt import TEMPLATES, add_image_token, encode_example, encode_prompt, render_prompt
-from raddino_monai.report.saving import load_report_model, read_report_config, save_report_model
-from raddino_monai.report.serving import DecodeReport, DecodeReportd, ReportInferer, ReportWriter
+from raddino_monai.report.saving import load_projector_into, load_report_model, read_report_config, save_report_model
+from raddino_monai.report.serving import ReportInferer, ReportWriter
 from raddino_monai.report.train import build_report_trainer, train_report_model
 from raddino_monai.report.trainer import ReportCheckpointHandler, ReportTrainer, cosine_with_warmup
 
@@ -49,8 +49,6 @@ __all__ = [
     "PROJECTORS",
     "TEMPLATES",
     "TRAINING_MODES",
-    "DecodeReport",
-    "DecodeReportd",
     "EncoderReference",
     "ReportCheckpointHandler",
     "ReportCollate",
@@ -75,6 +73,7 @@ __all__ = [
     "generate_reports",
     "load_causal_lm",
     "load_feature_tokens",
+    "load_projector_into",
     "load_report_model",
     "packaged_gguf_path",
     "pair_features_with_reports",

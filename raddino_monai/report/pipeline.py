@@ -14,7 +14,6 @@ image path relative to the datalist folder.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,11 +30,11 @@ from raddino_monai.report.features import EncoderReference, cache_features, load
 from raddino_monai.report.generate import check_report_path, generate_reports, write_reports
 from raddino_monai.report.lm import load_causal_lm
 from raddino_monai.report.model import ReportGenerator
-from raddino_monai.report.saving import load_report_model
+from raddino_monai.report.saving import load_projector_into, load_report_model
 from raddino_monai.report.train import train_report_model
 
 __all__ = ["datalist_reports", "features_for", "train_from_datalist", "generate_from_inputs",
-           "write_reference_reports", "split_options"]
+           "write_reference_reports"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +97,7 @@ def train_from_datalist(
     split: str | Sequence[str] | None = "training",
     features: str | Path | None = None,
     report_key: str = "report",
+    init_projector: str | Path | None = None,
     extract_batch_size: int = 16,
     extract_bf16: bool = False,
     device: str | torch.device = "cpu",
@@ -116,6 +116,9 @@ def train_from_datalist(
         split: datalist section(s) to train on (``None`` = all items).
         features: feature file to use or create (default ``<output_dir>/features.npz``).
         report_key: datalist key of the report text.
+        init_projector: a saved model whose projector this run starts from: stage 2 (``mode`` ``lora`` / ``full``)
+            after a stage-1 ``projector`` run (:func:`~raddino_monai.report.saving.load_projector_into`);
+            ``None`` = a fresh seeded projector.
         extract_batch_size: images per encoder pass.
         extract_bf16: bfloat16 encoder.
         device: torch device.
@@ -123,6 +126,12 @@ def train_from_datalist(
 
     Returns:
         the saved model folder ``<output_dir>/model``.
+
+    Example::
+
+        >>> stage1 = train_from_datalist(d, "smollm2", "runs/s1", train_config=ReportTrainConfig(mode="projector"))
+        >>> train_from_datalist(d, "smollm2", "runs/s2", train_config=ReportTrainConfig(mode="lora"),
+        ...                     init_projector=stage1)  # doctest: +SKIP
     """
     encoder = encoder or EncoderReference()
     model_config = model_config or ReportModelConfig()
@@ -139,6 +148,8 @@ def train_from_datalist(
     language_model, tokenizer = load_causal_lm(lm)
     model = ReportGenerator(language_model, tokenizer, int(tokens.shape[-1]), model_config, lm_source=lm,
                             encoder_ref=encoder)
+    if init_projector is not None:
+        load_projector_into(model, init_projector)
     return train_report_model(model, items, output_dir, train_config, device=device, progress=progress)
 
 
@@ -206,29 +217,3 @@ def write_reference_reports(
         logger.warning("write_reference_reports: %d of %d items have no report", len(reports) - len(rows),
                        len(reports))
     return write_reports(out_path, rows, overwrite=overwrite)
-
-
-def split_options(options: dict[str, Any], *config_classes: type) -> list[Any]:
-    """Route flat CLI options to config dataclasses by field name (``encoder_<field>`` for
-    :class:`EncoderReference`), so every default stays in its dataclass.
-
-    Args:
-        options: ``{name: value}`` (e.g. fire's ``**kwargs``).
-        config_classes: dataclasses to build, in order (:class:`EncoderReference` reads ``encoder_*`` names).
-
-    Returns:
-        one instance per class.
-
-    Raises:
-        ValueError: options that no class has (the valid names are listed).
-    """
-    remaining, built = dict(options), []
-    valid: list[str] = []
-    for cls in config_classes:
-        prefix = "encoder_" if cls is EncoderReference else ""
-        names = [f"{prefix}{f.name}" for f in dataclasses.fields(cls)]
-        valid += names
-        built.append(cls(**{n[len(prefix):]: remaining.pop(n) for n in names if n in remaining}))
-    if remaining:
-        raise ValueError(f"Unknown options {sorted(remaining)}; valid options: {sorted(valid)}.")
-    return built

@@ -33,7 +33,8 @@ from raddino_monai.report.lm import load_causal_lm
 from raddino_monai.report.model import ReportGenerator
 from raddino_monai.report.projector import build_projector
 
-__all__ = ["FORMAT_VERSION", "CONFIG_NAME", "save_report_model", "read_report_config", "load_report_model"]
+__all__ = ["FORMAT_VERSION", "CONFIG_NAME", "save_report_model", "read_report_config", "load_report_model",
+           "load_projector_into"]
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "report_config.json"
@@ -170,3 +171,28 @@ def load_report_model(
                             encoder=encoder, lm_source=source, encoder_ref=ref)
     model.mode = mode
     return model.to(device).eval()
+
+
+def load_projector_into(model: ReportGenerator, folder: str | Path) -> ReportGenerator:
+    """Start ``model`` from the projector of a saved model: LLaVA's stage 2 (LoRA or full fine-tune) starts from
+    the stage-1 projector (LLaVA ``finetune.sh --pretrain_mm_mlp_adapter``; LLaVA-Rad: stage 1 projector only, then
+    LoRA).
+
+    Args:
+        model: the model about to be trained (its projector is overwritten in place).
+        folder: a model saved by :func:`save_report_model` (e.g. a ``--mode projector`` run's ``model/``).
+
+    Returns:
+        ``model``.
+
+    Raises:
+        ValueError: the saved projector has another type, feature width or LM width (both values named).
+    """
+    folder = Path(folder)
+    config = read_report_config(folder)
+    saved = (config["model"].get("projector"), int(config["feature_dim"]), int(config["lm"]["hidden_size"]))
+    wanted = (model.config.projector, model.feature_dim, model.hidden_size)
+    if saved != wanted:
+        raise ValueError(f"{folder}: projector (type, feature width, LM width) = {saved}; this model needs {wanted}.")
+    model.projector.load_state_dict(load_file(str(folder / "projector.safetensors")))
+    return model

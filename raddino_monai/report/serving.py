@@ -1,36 +1,35 @@
-"""MONAI pieces that serve a report model: the inferer, the decode transform pair, and a report-file writer.
+"""MONAI pieces that serve a report model: the inferer (images -> one text per image) and a report-file writer.
 
 A MONAI bundle (``bundles/raddino_cxr_report``) or a MONAI Label infer task chains them:
-``LoadCXRd`` + ``raddino_preprocessing`` -> :class:`ReportInferer` (encoder -> projector -> LM ``generate``;
-``pred`` = generated token ids ``(B, L)``) -> :class:`DecodeReportd` (``pred`` -> the text under ``"report"``) ->
-:class:`ReportWriter` (an evaluator handler writing ``id,report`` rows, atomically, at the end). A MONAI Label task
-runs preprocessing, inferer and postprocessing on one image and returns ``data["report"]``; no file is written.
+``LoadCXRd`` + ``raddino_preprocessing`` -> :class:`ReportInferer` (encoder -> projector -> LM ``generate`` -> decoded
+text; ``pred`` = one string per image) -> :class:`ReportWriter` (an evaluator handler writing ``id,report`` rows,
+atomically, at the end). A MONAI Label task (:class:`raddino_monai.serving.label.tasks.ReportInferTask`) runs
+preprocessing and the inferer on one image and answers ``{"report": pred}``; no file is written.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
-from monai.config import KeysCollection
 from monai.inferers import Inferer
-from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_tensor
 
 from raddino_monai.report.config import ReportGenerationConfig
 from raddino_monai.report.generate import check_report_path, write_reports
 from raddino_monai.report.model import ReportGenerator
 
-__all__ = ["ReportInferer", "DecodeReport", "DecodeReportd", "ReportWriter", "image_id"]
+__all__ = ["ReportInferer", "ReportWriter", "image_id"]
 
 
 class ReportInferer(Inferer):
-    """Images -> generated token ids with a :class:`~raddino_monai.report.model.ReportGenerator` that has an encoder.
+    """Images -> one generated report per image, with a :class:`~raddino_monai.report.model.ReportGenerator` that has
+    an encoder (the bundle's ``pred``: text, special tokens and padding removed, whitespace stripped).
 
     Args:
         kwargs: :class:`~raddino_monai.report.config.ReportGenerationConfig` fields (``max_new_tokens`` 150,
@@ -38,65 +37,17 @@ class ReportInferer(Inferer):
 
     Example::
 
-        >>> ReportInferer(num_beams=3)(images, model)  # images (B, 3, S, S) -> (B, L) token ids
+        >>> ReportInferer(num_beams=3)(images, model)  # images (B, 3, S, S) -> B strings
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         self.config = ReportGenerationConfig(**kwargs)
 
-    def __call__(self, inputs: torch.Tensor, network: ReportGenerator, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """``(B, 3, S, S)`` preprocessed images -> ``(B, L)`` token ids (padding = the pad id)."""
+    def __call__(self, inputs: torch.Tensor, network: ReportGenerator, *args: Any, **kwargs: Any) -> list[str]:
+        """``(B, 3, S, S)`` preprocessed images -> ``B`` texts."""
         images = convert_to_tensor(inputs, track_meta=False).to(network.device)
-        return network.generate_ids(network.encode_images(images), self.config)
-
-
-class DecodeReport(Transform):
-    """Token ids ``(L,)`` -> report text (special tokens and padding dropped, whitespace stripped).
-
-    Args:
-        tokenizer: the report model's tokenizer (``model.tokenizer``).
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    def __call__(self, token_ids: Any) -> str:
-        ids = convert_to_tensor(token_ids, track_meta=False).long().reshape(-1).tolist()
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-
-
-class DecodeReportd(MapTransform):
-    """Dictionary version of :class:`DecodeReport`: ``data[key]`` ids -> ``data[report_key]`` text.
-
-    Args:
-        keys: the key(s) holding token ids (usually ``"pred"``).
-        tokenizer: the report model's tokenizer.
-        report_keys: output key per input key (default ``"report"``; the ids stay under ``keys``).
-        allow_missing_keys: skip absent keys.
-
-    Raises:
-        ValueError: ``report_keys`` and ``keys`` differ in length.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        tokenizer: Any,
-        report_keys: str | Sequence[str] = "report",
-        allow_missing_keys: bool = False,
-    ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.report_keys = [report_keys] if isinstance(report_keys, str) else list(report_keys)
-        if len(self.report_keys) != len(self.keys):
-            raise ValueError(f"DecodeReportd: {len(self.keys)} keys but report_keys {self.report_keys}.")
-        self.decoder = DecodeReport(tokenizer)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key, report_key in self.key_iterator(d, self.report_keys):
-            d[report_key] = self.decoder(d[key])
-        return d
+        return network.generate(network.encode_images(images), self.config)
 
 
 def image_id(item: Mapping[Hashable, Any], image_key: str = "image", root: str | Path | None = None) -> str:
@@ -122,7 +73,7 @@ class ReportWriter:
 
     Args:
         output_path: ``.csv`` or ``.json``.
-        report_key: postprocessed key with the text (:class:`DecodeReportd`).
+        report_key: output key with the text (``pred`` of :class:`ReportInferer`).
         image_key: key whose meta data names the image.
         root: ids are paths relative to this folder (e.g. the bundle's ``dataset_dir``); ``None`` = as loaded.
         overwrite: replace an existing output.
@@ -135,7 +86,7 @@ class ReportWriter:
     def __init__(
         self,
         output_path: str | Path,
-        report_key: str = "report",
+        report_key: str = "pred",
         image_key: str = "image",
         root: str | Path | None = None,
         overwrite: bool = False,

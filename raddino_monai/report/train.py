@@ -20,7 +20,7 @@ import torch
 from ignite.engine import Events
 from torch.utils.data import DataLoader
 
-from raddino_monai.engines import ResumableDistributedSampler, SeededDataset
+from raddino_monai.data.samplers import ResumableDistributedSampler, SeededDataset
 from raddino_monai.engines.handlers import NaNGuard, SSLProgressBar, SSLTensorBoardHandler, ThroughputMonitor
 from raddino_monai.report.config import ReportTrainConfig
 from raddino_monai.report.data import ReportCollate, ReportPairs

@@ -38,7 +38,8 @@ from raddino_monai.evaluation.probe_model import ProbeClassifier
 from raddino_monai.evaluation.runners import load_encoder_backbone, load_segmentation_checkpoint, parse_encoder
 
 __all__ = ["BundleExportError", "TASK_BUNDLE_ACTIVATIONS", "check_new_bundle_dir", "find_template", "tensor_state_dict",
-           "export_bundle", "verify_bundle", "export_classification_bundle", "export_segmentation_bundle"]
+           "export_bundle", "export_folder_bundle", "verify_bundle", "export_classification_bundle",
+           "export_segmentation_bundle"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ TASK_BUNDLE_ACTIVATIONS: dict[str, str] = {"binary": "sigmoid", "multiclass": "s
 _WORKFLOW_CONFIGS: dict[str, str] = {"infer": "inference.json", "train": "train.json"}
 
 _BUNDLES_DIR = Path(__file__).resolve().parents[2] / "bundles"
+
+#: weight-file suffixes that torch / pickle would unpickle (not allowed in a model folder of a bundle)
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".pkl", ".ckpt"})
 
 
 class BundleExportError(ValueError):
@@ -151,7 +155,11 @@ def _check_round_trip(bundle: Path, network: nn.Module, image_size: int) -> None
 
 
 def verify_bundle(bundle: str | Path, schema: str | Path | None = None) -> dict[str, str]:
-    """Run MONAI's bundle checks on a bundle folder that holds ``models/model.pt``.
+    """Run MONAI's bundle checks on a bundle folder that holds ``models/model.pt`` or a model folder (text output).
+
+    A bundle without ``models/model.pt`` (weights in a folder, e.g. ``models/report_model`` of the report bundle)
+    has no channel tensor to check: ``verify_net_in_out`` is skipped, ``network_def`` is built once from the
+    written configs instead, and no file under ``models/`` may need unpickling (safetensors / JSON only).
 
     Args:
         bundle: the bundle folder.
@@ -180,12 +188,21 @@ def verify_bundle(bundle: str | Path, schema: str | Path | None = None) -> dict[
         except Exception as err:  # MONAI raises ValueError / jsonschema errors
             raise BundleExportError(f"{bundle}: verify_metadata failed: {err}") from err
         report["verify_metadata"] = "ok"
-    try:
-        verify_net_in_out(net_id="network_def", meta_file=str(configs / "metadata.json"),
-                          config_file=str(configs / "inference.json"), device="cpu", bundle_root=str(bundle))
-    except Exception as err:
-        raise BundleExportError(f"{bundle}: verify_net_in_out failed: {err}") from err
-    report["verify_net_in_out"] = "ok"
+    tensor_weights = (bundle / "models" / "model.pt").is_file()
+    if tensor_weights:
+        try:
+            verify_net_in_out(net_id="network_def", meta_file=str(configs / "metadata.json"),
+                              config_file=str(configs / "inference.json"), device="cpu", bundle_root=str(bundle))
+        except Exception as err:
+            raise BundleExportError(f"{bundle}: verify_net_in_out failed: {err}") from err
+        report["verify_net_in_out"] = "ok"
+    else:
+        report["verify_net_in_out"] = "skipped: no models/model.pt (the output is not a channel tensor)"
+        try:
+            _parser(bundle).get_parsed_content("network_def")
+        except Exception as err:
+            raise BundleExportError(f"{bundle}: network_def cannot be built from the written configs: {err}") from err
+        report["network_def"] = "ok"
     for workflow, name in _WORKFLOW_CONFIGS.items():
         if not (configs / name).is_file():
             continue
@@ -200,9 +217,15 @@ def verify_bundle(bundle: str | Path, schema: str | Path | None = None) -> dict[
         if missing:
             raise BundleExportError(f"{bundle}: {name} lacks the {workflow} properties {missing}.")
         report[f"check_properties/{workflow}"] = "ok"
-    state = torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)
-    if set(state) != {"model"}:
-        raise BundleExportError(f"{bundle}: models/model.pt keys {sorted(state)}; expected ['model'].")
+    if tensor_weights:
+        state = torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)
+        if set(state) != {"model"}:
+            raise BundleExportError(f"{bundle}: models/model.pt keys {sorted(state)}; expected ['model'].")
+    else:
+        pickled = sorted(str(p.relative_to(bundle)) for p in (bundle / "models").rglob("*")
+                         if p.suffix in PICKLE_SUFFIXES)
+        if pickled:
+            raise BundleExportError(f"{bundle}: {pickled} would need unpickling; expected safetensors only.")
     report["weights_only"] = "ok"
     return report
 
@@ -273,6 +296,71 @@ def export_bundle(
                          export_info)
         _append_readme(bundle / "docs" / "README.md", channel_names, export_info)
         _check_round_trip(bundle, network, image_size)
+        report = verify_bundle(bundle, schema)
+        logger.info("bundle %s checks: %s", out, report)
+        os.replace(bundle, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def export_folder_bundle(
+    template: str | Path,
+    output_dir: str | Path,
+    model_folder: str | Path,
+    folder_name: str,
+    image_size: int,
+    description: str,
+    export_info: Mapping[str, Any],
+    schema: str | Path | None = None,
+) -> Path:
+    """Copy ``template`` to ``output_dir`` with a trained model *folder* as ``models/<folder_name>``, then verify it.
+
+    For bundles whose network is built from a folder of configs and safetensors rather than ``models/model.pt``:
+    the report bundle (``models/report_model``, written by ``tools/report.py train``). ``metadata.json`` gets the
+    input size, the versions of this environment, ``description`` and ``raddino_export``; ``pred`` is kept as the
+    template declares it.
+
+    Args:
+        template: template bundle folder (configs, docs, LICENSE).
+        output_dir: the new bundle folder; must not exist (nothing is overwritten).
+        model_folder: the trained model folder (copied whole).
+        folder_name: its name under ``models/`` (what the template's ``inference.json`` reads).
+        image_size: network input side S (``inputs.image.spatial_shape = [S, S]``).
+        description: ``metadata.json`` description.
+        export_info: provenance written to ``metadata.json`` as ``raddino_export``.
+        schema: metadata schema for :func:`verify_bundle`.
+
+    Returns:
+        ``output_dir``.
+
+    Raises:
+        FileExistsError: ``output_dir`` exists.
+        FileNotFoundError: ``model_folder`` is not a folder.
+        BundleExportError: a check failed (the partial copy is removed).
+    """
+    template, out, source = Path(template), Path(output_dir), Path(model_folder)
+    check_new_bundle_dir(out)
+    if not source.is_dir():
+        raise FileNotFoundError(f"model folder {source} not found.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        bundle = staging / out.name
+        shutil.copytree(template, bundle, ignore=shutil.ignore_patterns("models", "eval", "data", "runs", "*.pyc"))
+        shutil.copytree(source, bundle / "models" / folder_name)
+        path = bundle / "configs" / "metadata.json"
+        meta = json.loads(path.read_text())
+        meta.update(_versions())
+        meta["description"] = description
+        meta["network_data_format"]["inputs"]["image"]["spatial_shape"] = [image_size, image_size]
+        meta["raddino_export"] = dict(export_info)
+        path.write_text(json.dumps(meta, indent=4) + "\n")
+        readme = bundle / "docs" / "README.md"
+        lines = ["", "## This copy", "", f"Written by `raddino_monai.serving.bundle_export`; `models/{folder_name}/` "
+                 "holds the trained model (safetensors + JSON).", ""]
+        lines += [f"- {key}: `{value}`" for key, value in export_info.items()]
+        readme.write_text(readme.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
         report = verify_bundle(bundle, schema)
         logger.info("bundle %s checks: %s", out, report)
         os.replace(bundle, out)

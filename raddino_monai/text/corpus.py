@@ -2,7 +2,7 @@
 
 **Truncation policy** (:func:`truncate_report`, used by every encoder here and meant for the report-generation
 targets too): a report whose tokens exceed the budget is cut after the last *whole sentence* that fits
-(:func:`raddino_monai.data.report_text.split_sentences`), so a target never ends mid-sentence; only when the first
+(:func:`raddino_monai.transforms.text.split_sentences`), so a target never ends mid-sentence; only when the first
 sentence alone is longer than the budget is it cut at the token limit. Causal-LM sequences are
 ``<s> report </s>`` and keep ``</s>`` only when the report was not cut mid-sentence (the model should not learn to
 stop mid-sentence); MLM sequences are ``[CLS] report [SEP]`` (BERT, as CheXbert cuts at 512).
@@ -29,8 +29,8 @@ import torch
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from raddino_monai.data.report_text import split_sentences
 from raddino_monai.data.samplers import SEED_KEY, derive_seed
+from raddino_monai.transforms.text import split_sentences
 
 __all__ = ["OBJECTIVES", "truncate_report", "encode_report", "TokenizedReports", "CausalLMCollate", "MLMCollate",
            "mask_tokens", "split_validation"]  # fmt: skip

@@ -1,17 +1,24 @@
-"""Report text transforms for image-text pretraining: sentence splitting and ConVIRT's random-sentence sampling.
+"""Report text transforms: the one sentence splitter and ConVIRT's random-sentence sampling.
 
-ConVIRT's text transformation samples one sentence of the report, uniformly, each time a pair is drawn ([PAPER-CV]
-§3; [RE] ``dataloader/dataset.py``: ``random.choice`` over ``text.split(".")``). Splitting on every ``"."`` breaks
-decimals (``"3.5 cm"``) and abbreviations (``"e.g."``) and keeps empty pieces, so :func:`split_sentences` is more
-careful:
+:func:`split_sentences` is the project's sentence splitter: the rule labeler (``evaluation/report/labeler.py``), the
+report-target truncation (``text/corpus.py``) and ConVIRT's sentence sampling all use it. Splitting on every ``"."``
+(ConVIRT's ``text.split(".")``) breaks decimals (``"3.5 cm"``) and abbreviations (``"e.g."``) and keeps empty pieces,
+so the rules are:
 
-* blank lines end a paragraph; single line breaks are spaces (reports are often hard-wrapped mid-sentence);
-* a sentence ends at a run of ``.``, ``!`` or ``?`` followed by white space or the end of the text, except after a
-  known abbreviation (:data:`ABBREVIATIONS`, case-insensitive) or a single letter (initials, ``"L."``); a period
-  inside a number (``"3.5"``) is never followed by white space, so decimals stay whole;
-* upper-case section headers (``"FINDINGS:"``, ``"IMPRESSION:"``) and list markers (``"1."``, ``"2)"``, ``"-"``) at
-  the start of a sentence are removed;
-* pieces without a letter (``"."``, ``"2."``, ``"___."``) are dropped, and white space inside a sentence collapses.
+* blank lines end a paragraph, and so does a line break before a list item (``"\n1. "``, ``"\n- "``); other single
+  line breaks are spaces (reports are often hard-wrapped mid-sentence);
+* a sentence ends at a run of ``.``, ``!`` or ``?`` followed by white space or the end of the text, except a single
+  ``.`` after a known abbreviation (:data:`ABBREVIATIONS`, case-insensitive) or a single letter (initials, ``"L."``),
+  and except after a bare enumerator (``"1."``, ``"(2)"``), which stays with its sentence; a period inside a number
+  (``"3.5"``) is never followed by white space, so decimals stay whole;
+* white space inside a sentence collapses to one space; empty pieces are dropped.
+
+With ``clean=True`` (ConVIRT's sentence sampling) upper-case section headers (``"FINDINGS:"``) and list markers
+(``"1."``, ``"2)"``, ``"-"``) at the start of a sentence are also removed and pieces without a letter (``"."``,
+``"___."``) are dropped; with ``clean=False`` (the default: labeling, truncation) each sentence is the text as
+written. On the 3955 Open-i reports (findings, impression and both, as written and as the labeler cleans them: 11301
+texts) this splitter gives exactly the sentences of the splitter that ``data/report_text.py`` had before (checked
+when the two were merged), so the labeler's Open-i validation is unchanged.
 
 :class:`RandSentence` / :class:`RandSentenced` draw the sentence index in ``randomize()`` from ``self.R``, so
 ``set_random_state`` (and MONAI's per-worker seeding) makes the sampling reproducible.
@@ -32,16 +39,18 @@ from monai.transforms import MapTransform, Randomizable
 
 __all__ = ["ABBREVIATIONS", "split_sentences", "RandSentence", "RandSentenced"]
 
-#: tokens (lower case, without their final period) after which a period does not end a sentence
+#: tokens (lower case, without their final period) after which a period does not end a sentence. ``a.m.`` / ``p.m.``
+#: are not in it: in Open-i every one ends a sentence ("... telephoned at 3 p.m. The ...").
 ABBREVIATIONS: frozenset[str] = frozenset(
     {
         "dr", "mr", "mrs", "ms", "prof", "vs", "e.g", "i.e", "eg", "ie", "approx", "cf", "fig", "figs", "incl",
-        "resp", "st", "a.m", "p.m", "y.o", "al", "nos", "ca", "hr", "hrs", "wk", "wks", "mo", "mos", "yr", "yrs",
-        "pt", "pts", "hx", "dx", "tx", "sx",
+        "resp", "st", "y.o", "al", "nos", "ca", "hr", "hrs", "wk", "wks", "mo", "mos", "yr", "yrs",
+        "pt", "pts", "hx", "dx", "tx", "sx", "etc",
     }
 )
 
-_PARAGRAPH = re.compile(r"\n\s*\n")
+_PARAGRAPH = re.compile(r"\n\s*\n|\n(?=\s*(?:\(?\d{1,2}[.)]|[-*\u2022])\s)")
+_ENUMERATOR = re.compile(r"^\(?\d{1,2}[.)]$")
 _SPACE = re.compile(r"\s+")
 _END = re.compile(r"[.!?]+(?=\s|$)")
 _HEADER = re.compile(r"^(?:[A-Z][A-Z /&()-]*[A-Z)]\s*:\s*)+")
@@ -49,10 +58,12 @@ _LIST_MARKER = re.compile(r"^(?:[-*\u2022]|\(?\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-def _ends_sentence(paragraph: str, match: re.Match[str]) -> bool:
-    token = paragraph[: match.start()].rsplit(" ", 1)[-1].lstrip("([\"'")
+def _ends_sentence(paragraph: str, start: int, match: re.Match[str]) -> bool:
+    if _ENUMERATOR.match(paragraph[start : match.end()].strip()):
+        return False  # "1." stays with the sentence it numbers
     if match.group() != ".":
         return True  # "!", "?", "..", "...": always a boundary
+    token = paragraph[: match.start()].rsplit(" ", 1)[-1].lstrip("([\"'")
     return not (token.lower() in ABBREVIATIONS or (len(token) == 1 and token.isalpha()))
 
 
@@ -61,11 +72,12 @@ def _clean(sentence: str) -> str:
     return _LIST_MARKER.sub("", sentence).strip()
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, clean: bool = False) -> list[str]:
     """Split a report into sentences (rules in the module docstring).
 
     Args:
         text: report text.
+        clean: also drop section headers, list markers and pieces without a letter (see the module docstring).
 
     Returns:
         the non-empty sentences in order, each stripped, with single spaces, keeping its final punctuation.
@@ -74,8 +86,11 @@ def split_sentences(text: str) -> list[str]:
         TypeError: ``text`` is not a string.
 
     Example:
-        >>> split_sentences("FINDINGS: Nodule of 3.5 cm, e.g. granuloma.\\nNo effusion.. IMPRESSION: 1. Stable.")
+        >>> split_sentences("FINDINGS: Nodule of 3.5 cm, e.g. granuloma.\\nNo effusion.. IMPRESSION: 1. Stable.",
+        ...                 clean=True)
         ['Nodule of 3.5 cm, e.g. granuloma.', 'No effusion..', 'Stable.']
+        >>> split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.")
+        ['1. No effusion.', '2. Stable 2.5 cm nodule.']
     """
     if not isinstance(text, str):
         raise TypeError(f"split_sentences expects a string report, found {type(text).__name__}.")
@@ -84,10 +99,12 @@ def split_sentences(text: str) -> list[str]:
         paragraph = _SPACE.sub(" ", raw).strip()
         start = 0
         for match in _END.finditer(paragraph):
-            if _ends_sentence(paragraph, match):
-                sentences.append(paragraph[start : match.end()])
+            if _ends_sentence(paragraph, start, match):
+                sentences.append(paragraph[start : match.end()].strip())
                 start = match.end()
-        sentences.append(paragraph[start:])
+        sentences.append(paragraph[start:].strip())
+    if not clean:
+        return [s for s in sentences if s]
     cleaned = (_clean(s) for s in sentences)
     return [s for s in cleaned if _LETTER.search(s)]
 
@@ -120,7 +137,7 @@ class RandSentence(Randomizable):
             TypeError: ``report`` is not a string.
             ValueError: the report has no sentence (empty, or no letters).
         """
-        sentences = split_sentences(report)
+        sentences = split_sentences(report, clean=True)
         if not sentences:
             raise ValueError(f"report has no sentence to sample (found {len(report)} characters without a letter).")
         if randomize:

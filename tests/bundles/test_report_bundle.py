@@ -1,5 +1,5 @@
 """The report bundle: metadata schema, inference properties, a tiny run writing ``id,report`` rows, and the
-single-image flow a MONAI Label infer task uses (preprocessing -> inferer -> postprocessing -> ``data["report"]``).
+single-image flow a MONAI Label infer task uses (preprocessing -> inferer -> one string under ``pred``).
 
 No weights are committed: each test writes a tiny report model (tiny_vit_p14 at 28 px + a random-init GPT-2) into
 ``models/report_model`` of a copied bundle.
@@ -61,7 +61,8 @@ def test_layout_and_metadata() -> None:
     meta = ConfigParser.load_config_file(BUNDLE / "configs" / "metadata.json")
     assert set(meta["network_data_format"]["inputs"]) == {"image"}
     assert set(meta["network_data_format"]["outputs"]) == {"pred"}
-    assert set(meta["network_data_format"]["post_processed_outputs"]) == {"report"}
+    assert meta["network_data_format"]["outputs"]["pred"]["format"] == "text"  # the MONAI Label app's report task
+    assert "post_processed_outputs" not in meta["network_data_format"]
 
 
 def test_infer_properties(tiny_bundle: Path) -> None:
@@ -87,13 +88,12 @@ def test_single_image_flow_as_in_monai_label(tiny_bundle: Path) -> None:
     parser = ConfigParser()
     parser.read_config(tiny_bundle / "configs" / "inference.json")
     parser.update({"bundle_root": str(tiny_bundle), "device": "$torch.device('cpu')"})
-    pre, inferer, post = (parser.get_parsed_content(k) for k in ("preprocessing", "inferer", "postprocessing"))
+    pre, inferer = (parser.get_parsed_content(k) for k in ("preprocessing", "inferer"))
     network = parser.get_parsed_content("network")
     data = pre({"image": str(SAMPLES[0])})
     assert tuple(data["image"].shape) == (3, 28, 28)
-    data["pred"] = inferer(data["image"][None], network)[0]
-    out = post(data)
-    assert isinstance(out["report"], str)
+    texts = inferer(data["image"][None], network)
+    assert isinstance(texts, list) and len(texts) == 1 and isinstance(texts[0], str) and texts[0]
     run(run_id="run", bundle_root=str(tiny_bundle), **_configs(tiny_bundle))
     rows = {r["id"]: r["report"] for r in read_reports(tiny_bundle / "eval" / "reports.csv")}
-    assert rows[SAMPLES[0].name] == out["report"]
+    assert rows[SAMPLES[0].name] == texts[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raddino_monai.data.report_text import extract_sections, normalize_whitespace, select_section, split_sentences
+from raddino_monai.data.report_text import extract_sections, normalize_whitespace, select_section
 
 MIMIC_STYLE = """                                 FINAL REPORT
  EXAMINATION:  CHEST (PA AND LAT)
@@ -72,11 +72,9 @@ def test_select_section_policy() -> None:
         select_section("x", "summary")
 
 
-def test_split_sentences() -> None:
-    assert split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.") == [
-        "1. No effusion.", "2. Stable 2.5 cm nodule."]
-    assert split_sentences("Approx. 3 cm, e.g. granuloma. Done!  Next?") == [
-        "Approx. 3 cm, e.g. granuloma.", "Done!", "Next?"]
-    assert split_sentences("Line one\n\nLine two\n1) item") == ["Line one", "Line two", "1) item"]
-    assert split_sentences("") == [] and split_sentences("no period at end") == ["no period at end"]
-    assert normalize_whitespace(" a\n\tb  ") == "a b"
+def test_split_sentences_moved_to_transforms() -> None:
+    import raddino_monai.data.report_text as old
+    from raddino_monai.transforms.text import split_sentences
+
+    with pytest.warns(DeprecationWarning, match="moved to raddino_monai.transforms.text.split_sentences"):
+        assert old.split_sentences is split_sentences  # its cases are in tests/transforms/test_text.py

@@ -1,5 +1,4 @@
-"""Datalist workflows: train on image-report pairs (features extracted once), generate per image, references,
-option routing."""
+"""Datalist workflows: train on image-report pairs (features extracted once), generate per image, references."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.report import (
@@ -21,12 +21,11 @@ from raddino_monai.report import (
 from raddino_monai.report.pipeline import (
     datalist_reports,
     generate_from_inputs,
-    split_options,
     train_from_datalist,
     write_reference_reports,
 )
 
-from .helpers import REPORTS
+from .helpers import REPORTS, build_model
 
 
 def _datalist(tmp_path, n: int = 6):
@@ -82,9 +81,25 @@ def test_feature_file_for_other_images_is_refused(lm_folders, tmp_path) -> None:
         features_for(datalist, tmp_path / "f.npz", ENCODER, False, split="training", progress=False)
 
 
-def test_split_options_routes_by_field_name() -> None:
-    enc, model, train = split_options({"encoder_arch": "tiny_vit_p16", "template": "chat", "epochs": 2},
-                                      EncoderReference, ReportModelConfig, ReportTrainConfig)
-    assert (enc.arch, model.template, train.epochs, train.lr) == ("tiny_vit_p16", "chat", 2, None)
-    with pytest.raises(ValueError, match=r"Unknown options \['epoch'\]; valid options: \[.*'epochs'"):
-        split_options({"epoch": 2}, ReportTrainConfig)
+def test_stage2_starts_from_the_stage1_projector(lm_folders, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from raddino_monai.report.saving import load_projector_into
+
+    datalist, lm = _datalist(tmp_path), str(lm_folders("gpt2"))
+    model_config = ReportModelConfig(template="plain", model_max_length=96)
+    stage1 = train_from_datalist(datalist, lm, tmp_path / "s1", encoder=ENCODER, model_config=model_config,
+                                 train_config=TRAIN, progress=False)
+    # stage 2 with a frozen projector (lr 0): it must end exactly where stage 1 ended, not at a fresh seeded init
+    frozen = dataclasses.replace(TRAIN, mode="lora", lora_r=4, lora_alpha=8, projector_lr=0.0)
+    stage2 = train_from_datalist(datalist, lm, tmp_path / "s2", encoder=ENCODER, model_config=model_config,
+                                 train_config=frozen, init_projector=stage1,
+                                 features=tmp_path / "s1" / "features.npz", progress=False)
+    one, two = (load_file(str(f / "projector.safetensors")) for f in (stage1, stage2))
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    fresh = train_from_datalist(datalist, lm, tmp_path / "s3", encoder=ENCODER, model_config=model_config,
+                                train_config=frozen, features=tmp_path / "s1" / "features.npz", progress=False)
+    assert not all(torch.equal(one[k], v) for k, v in load_file(str(fresh / "projector.safetensors")).items())
+    other = build_model(lm_folders("gpt2"), feature_dim=16)
+    with pytest.raises(ValueError, match=r"\(type, feature width, LM width\) = \('mlp2x_gelu', 192, .*needs"):
+        load_projector_into(other, stage1)

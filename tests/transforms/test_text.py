@@ -19,12 +19,13 @@ IMPRESSION:
 
 
 def test_split_sentences_by_hand() -> None:
-    assert split_sentences(REPORT) == [
+    assert split_sentences(REPORT, clean=True) == [
         "The heart is mildly enlarged.",
         "A 3.5 cm nodule, e.g. a granuloma, is seen in the right upper lobe..",
         "No pneumothorax!",
         "Cardiomegaly.",
-        "Dr. Smith was informed at 3 p.m. today.",
+        "Dr. Smith was informed at 3 p.m.",  # a.m. / p.m. end a sentence (as in every Open-i report that has one)
+        "today.",
         "Is it new?",
         "XXXX.",
     ]
@@ -43,7 +44,31 @@ def test_split_sentences_by_hand() -> None:
     ],
 )
 def test_split_sentences_edge_cases(text: str, expected: list[str]) -> None:
-    assert split_sentences(text) == expected
+    assert split_sentences(text, clean=True) == expected
+
+
+def test_split_keeps_the_text_as_written_without_clean() -> None:
+    """The labeler's and the truncation's view (clean=False): enumerators stay with their sentence, headers and
+    letterless pieces stay, line breaks before list items end a sentence."""
+    assert split_sentences(REPORT) == [
+        "FINDINGS: The heart is mildly enlarged.",
+        "A 3.5 cm nodule, e.g. a granuloma, is seen in the right upper lobe..",
+        "No pneumothorax!",
+        "IMPRESSION:",
+        "1. Cardiomegaly.",
+        "2. Dr. Smith was informed at 3 p.m.",
+        "today.",
+        "Is it new?",
+        "XXXX.",
+        ".",
+    ]
+    assert split_sentences("1. No effusion. 2. Stable 2.5 cm nodule.") == [
+        "1. No effusion.", "2. Stable 2.5 cm nodule."]
+    assert split_sentences("Approx. 3 cm, e.g. granuloma. Done!  Next?") == [
+        "Approx. 3 cm, e.g. granuloma.", "Done!", "Next?"]
+    assert split_sentences("Line one\n\nLine two\n1) item") == ["Line one", "Line two", "1) item"]
+    assert split_sentences("Tubes, lines etc. No effusion.") == ["Tubes, lines etc. No effusion."]
+    assert split_sentences("") == [] and split_sentences("no period at end") == ["no period at end"]
 
 
 def test_split_rejects_non_strings() -> None:
@@ -53,9 +78,9 @@ def test_split_rejects_non_strings() -> None:
 
 def test_sampling_is_uniform_over_sentences() -> None:
     sampler = RandSentence(seed=0)
-    counts = Counter(sampler(REPORT) for _ in range(7000))
-    assert set(counts) == set(split_sentences(REPORT))
-    assert all(abs(c / 7000 - 1 / 7) < 0.02 for c in counts.values())  # 7 sentences, ~1000 each
+    counts = Counter(sampler(REPORT) for _ in range(8000))
+    assert set(counts) == set(split_sentences(REPORT, clean=True))
+    assert all(abs(c / 8000 - 1 / 8) < 0.02 for c in counts.values())  # 8 sentences, ~1000 each
 
 
 def test_sampling_is_deterministic_under_seeding() -> None:

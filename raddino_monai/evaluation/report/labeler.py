@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from raddino_monai.data.report_text import split_sentences
 from raddino_monai.evaluation.report import rules
 from raddino_monai.evaluation.report.observations import (
     CHEXPERT_OBSERVATIONS,
@@ -38,6 +37,7 @@ from raddino_monai.evaluation.report.observations import (
     SUPPORT_DEVICES,
     ObservationPhrases,
 )
+from raddino_monai.transforms.text import split_sentences
 
 __all__ = ["POSITIVE", "NEGATIVE", "UNCERTAIN", "OTHER", "Mention", "CheXpertRuleLabeler", "clean_report"]
 

@@ -9,8 +9,10 @@ Each task is a :class:`monailabel.tasks.infer.bundle.BundleInferTask` (the bundl
 * :class:`SegmentationInferTask`: the bundle's ``Invertd`` maps the label map back to the input size; the answer is
   a PNG label map (pixel value = class index, rows and columns as displayed, like the input) or NIfTI
   (``result_extension=".nii.gz"``, the ``LoadCXR`` axis convention);
-* :class:`ReportInferTask`: bundles whose ``pred`` is text: the bundle's ``inferer(inputs, network)`` returns one
-  string per image; the answer is ``{"report": text}``.
+* :class:`ReportInferTask`: bundles whose ``pred`` is text (``bundles/raddino_cxr_report``): the network is built
+  from the bundle's model folder ``models/report_model`` (no ``models/model.pt``; rebuilt when the folder's
+  ``report_config.json`` changes), the bundle's ``inferer(inputs, network)`` returns one string per image; the
+  answer is ``{"report": text}``.
 
 :data:`TASK_TYPES` maps ``metadata.json`` ``network_data_format::outputs::pred::format`` to the task class; a new
 output kind plugs in with one entry. Unreadable inputs (:class:`~raddino_monai.transforms.errors.CXRLoadError`)
@@ -31,13 +33,13 @@ import torch
 from fastapi import HTTPException
 from monai.transforms import SaveClassificationd, SaveImaged
 from monailabel.interfaces.tasks.infer_v2 import InferType
-from monailabel.tasks.infer.bundle import BundleInferTask
+from monailabel.tasks.infer.bundle import BundleConstants, BundleInferTask
 
 from raddino_monai.transforms.masks import SaveMaskd, write_mask_nifti
 from raddino_monai.transforms.errors import CXRLoadError
 
 __all__ = ["bundle_output", "CXRBundleInferTask", "ClassificationInferTask", "SegmentationInferTask",
-           "ReportInferTask", "TASK_TYPES", "infer_task_for"]
+           "ReportBundleConstants", "ReportInferTask", "TASK_TYPES", "infer_task_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,9 @@ class CXRBundleInferTask(BundleInferTask):
         conf: the app's ``--conf`` values.
         kwargs: :class:`BundleInferTask` arguments.
     """
+
+    #: files a servable bundle of this kind has (:func:`infer_task_for` checks them first)
+    required_files: tuple[str, ...] = ("configs/inference.json", "models/model.pt")
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs: Any) -> None:
         super().__init__(path, conf, **kwargs)
@@ -142,17 +147,45 @@ class SegmentationInferTask(CXRBundleInferTask):
                      "classes_present": [self.channel_names.get(v, str(v)) for v in present]}
 
 
+class ReportBundleConstants(BundleConstants):
+    """The report bundle's weights: the model folder's ``report_config.json`` stands for ``models/model.pt`` (its
+    presence marks a complete folder, :func:`raddino_monai.report.save_report_model`)."""
+
+    def model_pytorch(self) -> str:
+        return "report_model/report_config.json"
+
+
 class ReportInferTask(CXRBundleInferTask):
     """Text per image from a report bundle (``pred.format == "text"``).
 
-    The bundle's ``inferer`` is called as ``inferer(inputs (1, 3, S, S), network)`` and returns a list with one
-    string (or one string). The bundle's ``postprocessing`` (file writers of batch runs) is not run. The answer is
+    The network is the bundle's ``network_def`` (``load_report_model`` of ``models/report_model``: frozen encoder,
+    projector, LM), moved to the request's device; no state dict is loaded over it. The bundle's ``inferer`` is
+    called as ``inferer(inputs (1, 3, S, S), network)`` and returns a list with one string. The answer is
     ``{"report": text}``; no file is written.
     """
 
+    #: files a servable bundle of this kind has
+    required_files = ("configs/inference.json", f"models/{ReportBundleConstants().model_pytorch()}")
+
     def __init__(self, path: str, conf: dict[str, str]) -> None:
-        super().__init__(path, conf, type=InferType.OTHERS, add_post_restore=False, post_filter=[SaveImaged])
+        super().__init__(path, conf, const=ReportBundleConstants(), type=InferType.OTHERS, add_post_restore=False,
+                         post_filter=[SaveImaged])
         self.labels = {}
+
+    def _get_network(self, device: str, data: Any) -> torch.nn.Module:
+        """The report model on ``device``, built again from the bundle when its model folder was replaced."""
+        stamp = Path(self.get_path()).stat().st_mtime
+        cached = self._networks.get(device)
+        if cached is not None and cached[1] == stamp:
+            return cached[0]
+        network = self.network
+        if cached is not None or network is None:  # the folder changed since start-up: build the new model
+            network = self.bundle_config.get_parsed_content(self.const.key_network_def(), instantiate=True,
+                                                            lazy=False)
+        network = network.to(torch.device(device)).eval()
+        self.network = network
+        self._networks[device] = (network, stamp)
+        return network
 
     def run_inferer(self, data: dict[str, Any], convert_to_batch: bool = True, device: str = "cuda") -> dict:
         """Generate the text with the bundle's inferer and network; stores it under ``pred``."""
@@ -187,13 +220,14 @@ def infer_task_for(bundle: str | Path, conf: Mapping[str, str]) -> CXRBundleInfe
     """The infer task of a bundle folder, picked by its ``pred.format`` (:data:`TASK_TYPES`).
 
     Raises:
-        ValueError: a format with no task (lists the valid ones), or a bundle MONAI Label cannot load (no
-            ``configs/inference.json`` or no ``models/model.pt``).
+        ValueError: a format with no task (lists the valid ones), or a bundle MONAI Label cannot load (a file of
+            the task's ``required_files`` missing: ``configs/inference.json``, ``models/model.pt`` or, for text,
+            ``models/report_model/report_config.json``).
     """
     fmt = bundle_output(bundle).get("format")
     if fmt not in TASK_TYPES:
         raise ValueError(f"{bundle}: pred.format={fmt!r} has no MONAI Label task; valid: {sorted(TASK_TYPES)}.")
-    for need in ("configs/inference.json", "models/model.pt"):
+    for need in TASK_TYPES[fmt].required_files:
         if not (Path(bundle) / need).is_file():
             raise ValueError(f"{bundle}: {need} is missing; export a servable bundle with --bundle_dir "
                              "(docs/monai_label.md).")

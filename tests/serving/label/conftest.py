@@ -17,7 +17,7 @@ import pytest
 ENABLED = os.environ.get("RADDINO_LABEL_TESTS") == "1" and importlib.util.find_spec("monailabel") is not None
 collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 
-from label_cases import CLASSES, ROOT, SEG_SIZE, STUDIES, TINY_HEAD, Served
+from label_cases import CLASSES, REPORT_BUNDLE, REPORT_TEXTS, ROOT, SEG_SIZE, STUDIES, TINY_HEAD, Served
 
 
 def _balanced_segmentation_checkpoint(out: Path) -> Path:
@@ -39,20 +39,26 @@ def _balanced_segmentation_checkpoint(out: Path) -> Path:
     return save_segmentation_checkpoint(model, config, "tiny_vit_p14", out / "model.pt")
 
 
-def _report_standin(classification: Path, out: Path) -> Path:
-    """Stand-in for the report bundle (not the real one): the classification network with an inferer that turns its
-    arg-max class into a sentence. It exercises the text task's plumbing only."""
-    import json
+def _report_bundle(root: Path, bundles: Path) -> Path:
+    """The real report bundle (``bundles/raddino_cxr_report``) exported as ``tools/report.py train --bundle_dir``
+    does, around an untrained tiny model: tiny_vit_p14 at 28 px, a seeded projector and a random-init GPT-2 whose
+    tokenizer is trained on :data:`REPORT_TEXTS`."""
+    import torch
 
-    shutil.copytree(classification, out)
-    config = json.loads((out / "configs" / "inference.json").read_text())
-    names = json.dumps(CLASSES)
-    config["inferer"] = f"$lambda inputs, network: ['Findings suggest ' + {names}[int(network(inputs).argmax())] + '.']"
-    (out / "configs" / "inference.json").write_text(json.dumps(config, indent=4))
-    meta = json.loads((out / "configs" / "metadata.json").read_text())
-    meta["network_data_format"]["outputs"]["pred"].update(type="text", format="text", channel_def={})
-    (out / "configs" / "metadata.json").write_text(json.dumps(meta, indent=4))
-    return out
+    from raddino_monai.report import EncoderReference, ReportGenerator, ReportModelConfig, load_causal_lm
+    from raddino_monai.report import save_report_model
+    from raddino_monai.report.tiny import build_random_lm
+    from raddino_monai.serving.report_bundle import export_report_bundle
+
+    lm_dir = build_random_lm(root / "tiny_lm", REPORT_TEXTS, family="gpt2", seed=1)
+    lm, tokenizer = load_causal_lm(lm_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = ReportGenerator(lm, tokenizer, 192, ReportModelConfig(template="plain", model_max_length=128),
+                                lm_source=str(lm_dir))
+    model.encoder_ref = EncoderReference(arch="tiny_vit_p14", image_size=28)
+    save_report_model(model, root / "report_model")
+    return export_report_bundle(root / "report_model", bundles / REPORT_BUNDLE)
 
 
 def _non_square_dicom(src: Path, out: Path) -> Path:
@@ -83,7 +89,7 @@ def _bundles(root: Path) -> tuple[Path, Path]:
                                        CLASSES, bundles / "raddino_cxr_classification")
     checkpoint = _balanced_segmentation_checkpoint(root / "seg_checkpoint")
     export_segmentation_bundle(checkpoint, bundles / "raddino_cxr_segmentation")
-    _report_standin(cls, bundles / "report_standin")
+    _report_bundle(root, bundles)
     # the SSL pretraining bundle sits beside them: it must be neither served nor trained
     shutil.copytree(ROOT / "bundles" / "raddino", bundles / "raddino")
     return bundles, checkpoint

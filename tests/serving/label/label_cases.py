@@ -9,6 +9,14 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "raddino_monai" / "sample_data"
 CLASSES = ["COVID-19", "No Finding", "Pneumocystis"]
 TINY_HEAD = {"channels": 8, "neck_channels": 8}
+REPORT_BUNDLE = "raddino_cxr_report"
+#: tokenizer texts of the tiny report LM (written for these tests; no licence restrictions)
+REPORT_TEXTS = [
+    "The lungs are clear. No pleural effusion or pneumothorax. The heart size is normal.",
+    "Right lower lobe consolidation. Small right pleural effusion.",
+    "Cardiomegaly with mild pulmonary edema. No pneumothorax.",
+    "Left upper lobe opacity, possibly pneumonia. Cannot exclude infection.",
+]
 SEG_SIZE = 56
 #: datastore id -> source file; one non-square PNG (204 x 256), a JPEG copy, both DICOM photometries and a cropped
 #: non-square DICOM, so shape and orientation errors cannot hide.

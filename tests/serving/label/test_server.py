@@ -26,9 +26,9 @@ from raddino_monai.evaluation.runners import segment_predict_job
 from raddino_monai.serving.label.server import stop_server
 from raddino_monai.transforms import LoadCXR
 
-from label_cases import CLASSES, SAMPLE, STUDIES, Served
+from label_cases import CLASSES, REPORT_BUNDLE, SAMPLE, STUDIES, Served
 
-SEG, CLS, REPORT = "raddino_cxr_segmentation", "raddino_cxr_classification", "report_standin"
+SEG, CLS, REPORT = "raddino_cxr_segmentation", "raddino_cxr_classification", REPORT_BUNDLE
 
 
 def _infer_image(url: str, model: str, image: str, params: dict | None = None) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_info_serves_our_bundles_only(served: Served) -> None:
     assert info["models"][CLS]["type"] == "classification" and info["models"][CLS]["dimension"] == 2
     assert info["models"][CLS]["labels"] == {name: i for i, name in enumerate(CLASSES)}
     assert info["models"][SEG]["type"] == "segmentation" and info["models"][SEG]["labels"] == {"lung": 1}
-    assert info["models"][REPORT]["type"] == "others"
+    assert info["models"][REPORT]["type"] == "others" and info["models"][REPORT]["labels"] == {}
 
 
 def test_datastore_lists_dicom_and_jpeg(served: Served) -> None:
@@ -124,11 +124,28 @@ def test_segmentation_nifti_answer(served: Served) -> None:
     np.testing.assert_array_equal(read_mask_file(nifti), png)  # LoadCXR axis convention: same rows x columns
 
 
-def test_report_standin_returns_text(served: Served) -> None:
-    params = _client_infer(served.url, REPORT, "cyst")
-    scores = _client_infer(served.url, CLS, "cyst")
-    best = max(scores["prediction"], key=lambda p: p["score"])["label"]
-    assert params["report"] == f"Findings suggest {best}."
+def _expected_report(bundle: Path, image: Path) -> str:
+    """The bundle's own single-image flow in this process: preprocessing -> network -> inferer (one string)."""
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(bundle), "device": "$torch.device('cpu')"})
+    x = parser.get_parsed_content("preprocessing")({"image": str(image)})["image"][None]
+    (text,) = parser.get_parsed_content("inferer")(x, parser.get_parsed_content("network"))
+    return text
+
+
+@pytest.mark.parametrize("image_id,source", [("cyst", "cyst.png"), ("mono1", "mono1.dcm")])
+def test_report_returns_the_generated_findings(served: Served, image_id: str, source: str) -> None:
+    params = _client_infer(served.url, REPORT, image_id)
+    assert set(params) >= {"report"} and isinstance(params["report"], str) and params["report"].strip()
+    assert params["report"] == _expected_report(served.bundles / REPORT, served.studies / source)
+    answer = requests.post(f"{served.url}/infer/{REPORT}", params={"image": image_id, "output": "json"}, timeout=120)
+    assert answer.status_code == 200 and answer.json()["report"] == params["report"]  # plain HTTP, same text
+
+
+def test_report_depends_on_the_image(served: Served) -> None:
+    texts = {i: _client_infer(served.url, REPORT, i)["report"] for i in ("cyst", "a", "b", "mono2")}
+    assert len(set(texts.values())) > 1, texts  # the image tokens reach the LM through the server
 
 
 def test_bad_uploads_answer_http_errors_and_keep_the_datastore(served: Served, tmp_path: Path) -> None:
@@ -152,6 +169,10 @@ def test_bad_uploads_answer_http_errors_and_keep_the_datastore(served: Served, t
     # an uploaded corrupt image sent straight to /infer
     with open(tmp_path / "corrupt.png", "rb") as fp:
         answer = requests.post(f"{url}/infer/{CLS}", params={"output": "json"}, files={"file": ("c.png", fp)},
+                               timeout=60)
+    assert answer.status_code == 422 and "truncated" in answer.json()["detail"]
+    with open(tmp_path / "corrupt.png", "rb") as fp:  # the report task answers the same way
+        answer = requests.post(f"{url}/infer/{REPORT}", params={"output": "json"}, files={"file": ("c.png", fp)},
                                timeout=60)
     assert answer.status_code == 422 and "truncated" in answer.json()["detail"]
     # labels: wrong size, not an image

@@ -25,6 +25,9 @@ def test_08_monai_label(tmp_path: Path) -> None:
     scores = json.loads((out / "raddino_cxr_classification.json").read_text())["scores"]
     assert sorted(scores) == ["COVID-19", "No Finding", "Pneumocystis"]
     assert abs(sum(scores.values()) - 1) < 1e-5
+    report = json.loads((out / "raddino_cxr_report.json").read_text())["report"]
+    assert isinstance(report, str) and report.strip()
+    assert json.loads((out / "info.json").read_text())["models"]["raddino_cxr_report"]["type"] == "others"
     with Image.open(out / "raddino_cxr_segmentation_mask.png") as mask:
         assert mask.size == (256, 204)  # the sample image's width x height
     with Image.open(out / "raddino_cxr_segmentation_overlay.png") as overlay:
