@@ -38,7 +38,7 @@ def _workflow(*names: str, **override) -> ConfigWorkflow:
 
 def test_layout_and_metadata() -> None:
     for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/train.json",
-                 "configs/multi_gpu_train.json", "configs/cpu_smoke.json"):
+                 "configs/multi_gpu_train.json", "configs/multi_gpu_fsdp.json", "configs/cpu_smoke.json"):
         assert (BUNDLE / name).is_file(), name
     assert (BUNDLE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
     verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(SCHEMA))
