@@ -142,9 +142,10 @@ def shard_student_teacher(
     return model
 
 
-def is_sharded(module: nn.Module) -> bool:
-    """Whether any parameter of ``module`` is a ``DTensor`` (FSDP2-sharded)."""
-    return any(isinstance(p, DTensor) for p in module.parameters())
+def is_sharded(module: Any) -> bool:
+    """Whether ``module`` is an ``nn.Module`` with a ``DTensor`` (FSDP2-sharded) parameter; False for anything else
+    (e.g. the report trainer's state wrapper, which only has ``state_dict`` / ``load_state_dict``)."""
+    return isinstance(module, nn.Module) and any(isinstance(p, DTensor) for p in module.parameters())
 
 
 def full_tensor_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -164,7 +165,7 @@ def full_tensor_state(module: nn.Module) -> dict[str, torch.Tensor]:
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+def model_state_dict(model: Any) -> dict[str, torch.Tensor]:
     """The plain ``state_dict()`` of ``model``, gathered on rank 0 when it is sharded (collective then: every rank
     calls it; the other ranks get ``{}``)."""
     if not is_sharded(model):
@@ -172,7 +173,7 @@ def model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=_FULL)
 
 
-def load_model_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def load_model_state_dict(model: Any, state: dict[str, torch.Tensor]) -> None:
     """Load a plain (full) ``state_dict`` into ``model``, sharding it when ``model`` is sharded (every rank passes the
     full dict).
 
@@ -202,7 +203,7 @@ def _groups(groups: Iterable[dict[str, Any]], params: list[list[Any]]) -> list[d
     return [{**{k: v for k, v in g.items() if k != "params"}, "params": p} for g, p in zip(groups, params)]
 
 
-def optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def optimizer_state_dict(model: Any, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The plain ``optimizer.state_dict()`` (state keyed by parameter index), gathered on rank 0 from the shards when
     ``model`` is sharded (collective then; the other ranks get ``{}``)."""
     if not is_sharded(model):
@@ -217,7 +218,7 @@ def optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> 
     }
 
 
-def load_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def load_optimizer_state_dict(model: Any, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Load a plain ``optimizer.state_dict()`` (from any run: one process, DDP or FSDP), sharding it when ``model`` is
     sharded (every rank passes the full dict).
 
