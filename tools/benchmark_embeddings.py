@@ -20,6 +20,7 @@ machine and its load.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import tempfile
 import time
@@ -37,8 +38,8 @@ from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import RadDinoBackbone, create_backbone, export_hf_folder
 from raddino_monai.transforms import RADDINO_PREPROCESS
 
-#: precision name -> bf16 flag of ``extract_embeddings``
-PRECISIONS = {"fp32": False, "bf16": True}
+#: variant of our path -> (bf16 autocast, ``torch.compile`` of the transformers model): the levers timed side by side
+PRECISIONS = {"fp32": (False, False), "bf16": (True, False), "fp32_compile": (False, True), "bf16_compile": (True, True)}
 
 
 class _CardPath:
@@ -57,6 +58,13 @@ class _CardPath:
             for path in paths:
                 out.append(self.model(pixel_values=self.pixels(path)).last_hidden_state[0, 0].float().numpy())
         return np.stack(out)
+
+
+def _compiled(backbone: RadDinoBackbone) -> RadDinoBackbone:
+    """A copy of ``backbone`` whose transformers model is ``torch.compile``-d in place (same parameter names)."""
+    compiled = copy.deepcopy(backbone)
+    compiled.model.compile()
+    return compiled
 
 
 def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,8 +100,9 @@ def benchmark(
         weights: optional local weights (HF folder or DINOv2 checkpoint).
         n_images: distinct images per repeat (the folder's first ``n_images``).
         batch_size: our batch size.
-        repeats: timed repeats of each path (after a one-image warm-up of each).
-        precisions: our paths to time, from :data:`PRECISIONS` (the card path is float32, as in the card).
+        repeats: timed repeats of each path (after a one-batch warm-up of each, which also compiles).
+        precisions: our variants to time, from :data:`PRECISIONS` (the card path is float32, as in the card);
+            ``*_compile`` runs ``torch.compile`` (inductor) on a copy of the backbone, compiled during the warm-up.
         image_dir: folder of PNG/JPEG images; default: the embedded sample images.
         num_workers: DataLoader workers on our path.
         threads: ``torch.set_num_threads`` value; default: torch's.
@@ -118,14 +127,16 @@ def benchmark(
         raise ValueError(f"{folder_in} has {len(available)} PNG/JPEG images; n_images={n_images} requested.")
     paths = available[:n_images]
     backbone = create_backbone(arch, weights=weights).eval()
+    models = {p: _compiled(backbone) if PRECISIONS[p][1] else backbone for p in precisions}
     rates: dict[str, list[float]] = {"card": [], **{p: [] for p in precisions}}
     outputs: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         card = _CardPath(export_hf_folder(backbone, Path(tmp) / "hf"))
         card(paths[:1])  # warm-up
         for precision in precisions:
-            extract_embeddings(paths[:1], Path(tmp) / "warm.npz", backbone=backbone, bf16=PRECISIONS[precision],
-                               resume=False, progress=False, resize_backend=resize_backend)
+            extract_embeddings(paths[:batch_size], Path(tmp) / "warm.npz", backbone=models[precision],
+                               batch_size=batch_size, bf16=PRECISIONS[precision][0], resume=False, progress=False,
+                               resize_backend=resize_backend)
         for r in range(repeats):
             start = time.perf_counter()
             card_cls = card(paths)
@@ -133,7 +144,8 @@ def benchmark(
             for precision in precisions:
                 out = Path(tmp) / f"{precision}{r}.npz"
                 start = time.perf_counter()
-                extract_embeddings(paths, out, backbone=backbone, batch_size=batch_size, bf16=PRECISIONS[precision],
+                extract_embeddings(paths, out, backbone=models[precision], batch_size=batch_size,
+                                   bf16=PRECISIONS[precision][0],
                                    num_workers=num_workers, resume=False, progress=False, cache_dir=Path(tmp) / "cache",
                                    resize_backend=resize_backend)
                 rates[precision].append(len(paths) / (time.perf_counter() - start))

@@ -1,5 +1,5 @@
 """MONAI engines for RAD-DINO pretraining: :class:`SSLTrainer` (a ``SupervisedTrainer``) and its handlers
-(:mod:`.handlers`). The batch pipeline it consumes (seeded sampler, dataset wrapper, SSL collate) is in
+(:mod:`.handlers`); FSDP2 sharding of the model (:mod:`.fsdp`). The batch pipeline it consumes (seeded sampler, dataset wrapper, SSL collate) is in
 :mod:`raddino_monai.data`.
 
 Example::
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from raddino_monai._compat import moved_names
 from raddino_monai.engines.data_order import SeededSSLCollate  # deprecated alias of data.collate.SSLCollate
+from raddino_monai.engines.fsdp import FSDPConfig, shard_student_teacher
 from raddino_monai.engines.ssl_trainer import (
     AUTOCAST_DTYPES,
     SSL_BATCH_KEYS,
@@ -24,9 +25,11 @@ __getattr__ = moved_names(__name__)  # ResumableDistributedSampler, SeededDatase
 
 __all__ = [
     "AUTOCAST_DTYPES",
+    "FSDPConfig",
     "SSL_BATCH_KEYS",
     "SSLTrainer",
     "SeededSSLCollate",
     "prepare_ssl_batch",
+    "shard_student_teacher",
     "unwrap_model",
 ]

@@ -31,6 +31,7 @@ from monai.engines.utils import IterationEvents
 from monai.inferers import Inferer
 from monai.utils import CommonKeys as Keys
 from torch import nn
+from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -96,7 +97,8 @@ class SSLTrainer(SupervisedTrainer):
         device: training device.
         max_epochs: epochs to run.
         train_data_loader: loader yielding SSL collate batches.
-        network: :class:`~raddino_monai.ssl.meta_arch.StudentTeacher`, optionally DDP-wrapped.
+        network: :class:`~raddino_monai.ssl.meta_arch.StudentTeacher`, optionally DDP-wrapped or FSDP2-sharded
+            (:func:`~raddino_monai.engines.fsdp.shard_student_teacher`, before the optimizer is built).
         optimizer: optimizer over ``network.param_groups()`` (groups carry ``lr_multiplier``, ``wd_multiplier``,
             ``is_last_layer``).
         schedules: per-iteration values, e.g. ``SSLConfig.build_schedules(global_batch, total_iters)``.
@@ -200,7 +202,8 @@ class SSLTrainer(SupervisedTrainer):
             if not params:
                 continue
             max_norm = self.clip_grad if self.clip_grad > 0 else float("inf")
-            norms[name] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # FSDP2 shards: a DTensor, reduced over ranks
+            norms[name] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
         return norms
 
     def _iteration(self, engine: SSLTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]

@@ -38,7 +38,7 @@ def _workflow(*names: str, **override) -> ConfigWorkflow:
 
 def test_layout_and_metadata() -> None:
     for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/train.json",
-                 "configs/multi_gpu_train.json", "configs/cpu_smoke.json"):
+                 "configs/multi_gpu_train.json", "configs/multi_gpu_fsdp.json", "configs/cpu_smoke.json"):
         assert (BUNDLE / name).is_file(), name
     assert (BUNDLE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
     verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(SCHEMA))
@@ -129,3 +129,27 @@ def test_cpu_smoke_run(tmp_path) -> None:
     assert (tmp_path / "teacher_hf" / "model.safetensors").is_file()
     assert (tmp_path / "models" / "model.pt").is_file()
     assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_fsdp_overlay_shards_the_model(tmp_path) -> None:
+    """train.json + multi_gpu_train.json + multi_gpu_fsdp.json: FSDP2-sharded student and teacher, the optimizer over
+    the shards, activation checkpointing on, the ViT-L default architecture (replaced by the tiny one here)."""
+    from torch.distributed.tensor import DTensor
+
+    from raddino_monai.engines.fsdp import is_sharded
+
+    raw = json.loads((CONFIGS / "multi_gpu_fsdp.json").read_text())
+    assert raw["fsdp_arch"] == "dinov2_vitl14"
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        workflow = _workflow("train.json", "multi_gpu_train.json", "multi_gpu_fsdp.json", **TINY,
+                             fsdp_arch="tiny_vit_p16")
+        workflow.initialize()
+        assert workflow.check_properties() == []
+        network = workflow.parser.get_parsed_content("network")
+        assert isinstance(network, StudentTeacher) and is_sharded(network.student) and is_sharded(network.teacher)
+        assert network.student["backbone"].grad_checkpointing
+        optimizer = workflow.parser.get_parsed_content("optimizer")
+        assert all(isinstance(p, DTensor) for g in optimizer.param_groups for p in g["params"])
+    finally:
+        dist.destroy_process_group()

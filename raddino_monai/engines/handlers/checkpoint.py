@@ -38,6 +38,13 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from raddino_monai.engines.fsdp import (
+    is_sharded,
+    load_model_state_dict,
+    load_optimizer_state_dict,
+    model_state_dict,
+    optimizer_state_dict,
+)
 from raddino_monai.engines.handlers._rank import is_main_process
 
 __all__ = [
@@ -223,11 +230,14 @@ class SSLCheckpointHandler:
         return network.module if hasattr(network, "module") else network
 
     def state_dict(self, engine: Engine) -> dict[str, Any]:
-        """Everything saved in a checkpoint (tensors and primitives only)."""
+        """Everything saved in a checkpoint (tensors and primitives only); model and optimizer in their plain
+        (unsharded) format, gathered from FSDP shards when the model is sharded (a collective then, see
+        :mod:`raddino_monai.engines.fsdp`)."""
         scaler = getattr(engine, "grad_scaler", None)
+        model = self._model(engine)
         return {
-            "model": self._model(engine).state_dict(),
-            "optimizer": engine.optimizer.state_dict(),  # type: ignore[attr-defined]
+            "model": model_state_dict(model),
+            "optimizer": optimizer_state_dict(model, engine.optimizer),  # type: ignore[attr-defined]
             "grad_scaler": scaler.state_dict() if scaler is not None else {},
             "iteration": engine.state.iteration,
             "epoch_length": engine.state.epoch_length,
@@ -285,7 +295,8 @@ class SSLCheckpointHandler:
 
     def save(self, engine: Engine) -> Path | None:
         """Write ``checkpoint_<iteration>.pt`` (+ sidecar) atomically (rank 0 only) and prune this run's old ones;
-        returns its path."""
+        returns its path. A sharded (FSDP) model is gathered on every rank first."""
+        gathered = self.state_dict(engine) if is_sharded(self._model(engine)) else None  # collective: all ranks
         if not is_main_process():
             return None
         self.save_dir.mkdir(parents=True, exist_ok=True)
@@ -294,7 +305,7 @@ class SSLCheckpointHandler:
         path = self.save_dir / f"checkpoint_{engine.state.iteration:08d}.pt"
         if path.exists() and engine.state.iteration > 0 and path == self._last_saved(engine):
             return path
-        state = {**self.state_dict(engine), "run_id": self.run_id}
+        state = {**(gathered if gathered is not None else self.state_dict(engine)), "run_id": self.run_id}
         sidecar = {"run_id": self.run_id, "iteration": int(engine.state.iteration), "host": socket.gethostname(),
                    "pid": os.getpid(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         _atomic_save(state, path, sidecar)
@@ -330,7 +341,7 @@ class SSLCheckpointHandler:
         path, ckpt = found
         self._adopt_run(path, ckpt)
         try:
-            self._model(engine).load_state_dict(ckpt["model"])
+            load_model_state_dict(self._model(engine), ckpt["model"])
         except RuntimeError as err:  # shape / key mismatch: a run with another recipe wrote this checkpoint
             details = "; ".join(line.strip() for line in str(err).splitlines()[1:4])
             raise RuntimeError(
@@ -338,7 +349,7 @@ class SSLCheckpointHandler:
                 "a different recipe: resume with that recipe, start in a new output directory (bundle: --output_dir), "
                 "or disable resuming (SSLCheckpointHandler(resume=False))."
             ) from err
-        engine.optimizer.load_state_dict(ckpt["optimizer"])  # type: ignore[attr-defined]
+        load_optimizer_state_dict(self._model(engine), engine.optimizer, ckpt["optimizer"])  # type: ignore[attr-defined]
         scaler = getattr(engine, "grad_scaler", None)
         if scaler is not None and ckpt["grad_scaler"]:
             scaler.load_state_dict(ckpt["grad_scaler"])

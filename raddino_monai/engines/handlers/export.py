@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
+from raddino_monai.engines.fsdp import full_tensor_state, is_sharded
 from raddino_monai.engines.handlers._rank import is_main_process
-from raddino_monai.models import export_hf_folder
+from raddino_monai.models import RadDinoBackbone, export_hf_folder
 
 __all__ = ["TeacherExportHandler"]
 
@@ -49,18 +50,30 @@ class TeacherExportHandler:
         self.model_path = Path(model_path) if model_path is not None else None
 
     def attach(self, engine: Engine) -> None:
-        """Register the exports (rank 0 only)."""
-        if not is_main_process():
-            return
+        """Register the exports on every rank: rank 0 writes, the others take part only in gathering an FSDP-sharded
+        teacher."""
         if self.interval > 0:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self.export)
         engine.add_event_handler(Events.COMPLETED, self.export)
 
-    def export(self, engine: Engine) -> Path:
-        """Write the HF folder (and ``model_path``) from the current teacher; returns the folder."""
+    @staticmethod
+    def _teacher(engine: Engine) -> RadDinoBackbone:
         network = engine.network  # type: ignore[attr-defined]
         model = network.module if hasattr(network, "module") else network
-        backbone = model.teacher["backbone"]
+        return model.teacher["backbone"]
+
+    def export(self, engine: Engine) -> Path:
+        """Write the HF folder (and ``model_path``) from the current teacher; returns the folder. A sharded teacher is
+        gathered on every rank into a full copy, written by rank 0."""
+        backbone = self._teacher(engine)
+        if is_sharded(backbone):
+            state = full_tensor_state(backbone)  # collective
+            if not is_main_process():
+                return self.hf_dir
+            backbone = RadDinoBackbone(backbone.config)
+            backbone.load_state_dict(state)
+        elif not is_main_process():
+            return self.hf_dir
         tmp = self.hf_dir.with_name(self.hf_dir.name + ".tmp")
         old = self.hf_dir.with_name(self.hf_dir.name + ".old")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from ignite.engine import Engine, Events
 
+from raddino_monai.engines.fsdp import full_tensor_state, is_sharded
 from raddino_monai.engines.handlers._rank import is_main_process
 from raddino_monai.engines.ssl_trainer import unwrap_model
 
@@ -39,12 +40,19 @@ class TeacherSnapshots:
         self.states: dict[int, dict[str, torch.Tensor]] = {}
 
     def attach(self, engine: Engine) -> None:
-        """Snapshot after every ``every``-th iteration, on rank 0 only."""
-        if is_main_process():
-            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self.snapshot)
+        """Snapshot after every ``every``-th iteration: kept on rank 0 only (every rank gathers an FSDP-sharded
+        teacher)."""
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self.snapshot)
 
     def snapshot(self, engine: Engine) -> None:
         """Store a CPU copy of the current teacher backbone under the iteration number."""
         backbone = unwrap_model(engine.network).teacher["backbone"]
+        if is_sharded(backbone):
+            state = full_tensor_state(backbone)  # collective
+            if is_main_process():
+                self.states[engine.state.iteration] = state
+            return
+        if not is_main_process():
+            return
         state = backbone.state_dict()
         self.states[engine.state.iteration] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
