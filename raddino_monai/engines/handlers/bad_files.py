@@ -20,21 +20,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.distributed as dist
 from ignite.engine import Engine, Events
 
 from raddino_monai.data.bad_files import BAD_FILES_KEY, BadFileLog, SkipBadFiles, TooManyBadFilesError
+from raddino_monai.engines.handlers._rank import is_distributed, ranks_with
 
 __all__ = ["BadFileHandler", "DEFAULT_MAX_BAD_FRACTION"]
 
 #: default share of unreadable datalist items a training run skips before it stops (ours: 1 %, enough for the odd
 #: truncated download of a large datalist, small enough that a wrong folder or a broken mount stops the run early)
 DEFAULT_MAX_BAD_FRACTION = 0.01
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 class BadFileHandler:
@@ -64,7 +60,7 @@ class BadFileHandler:
         total = dataset.total if isinstance(dataset, SkipBadFiles) else int(dataset)
         self.dataset = dataset if isinstance(dataset, SkipBadFiles) else None
         self.output_dir = Path(output_dir) if output_dir is not None else None
-        rank = dist.get_rank() if _distributed() else 0
+        rank = dist.get_rank() if is_distributed() else 0
         name = "bad_files.csv" if rank == 0 else f"bad_files.rank{rank}.csv"
         self.log = BadFileLog(total, max_bad_fraction, self.output_dir / name if self.output_dir else None,
                               what="datalist items")
@@ -99,16 +95,12 @@ class BadFileHandler:
 
     def _stop_if_exceeded(self) -> None:
         flag = self.log.exceeded()
-        if _distributed():
-            backend = dist.get_backend()
-            device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-            flag_t = torch.tensor([float(flag)], device=device)
-            dist.all_reduce(flag_t, op=dist.ReduceOp.MAX)
-            if flag_t.item() > 0 and not flag:
-                raise RuntimeError(
-                    f"stopping: another rank skipped more than max_bad_fraction={self.log.max_bad_fraction} of the "
-                    f"datalist as unreadable (its bad_files.rank*.csv / bad_files.csv in {self.output_dir} lists "
-                    f"them); this rank met {self.log.count}."
-                )
+        ranks = ranks_with(flag)  # every rank decides together
         if flag:
             raise TooManyBadFilesError(self.log)
+        if ranks:
+            raise RuntimeError(
+                f"stopping: rank(s) {ranks} skipped more than max_bad_fraction={self.log.max_bad_fraction} of the "
+                f"datalist as unreadable (their bad_files*.csv in {self.output_dir} lists them); this rank met "
+                f"{self.log.count}."
+            )
