@@ -19,6 +19,7 @@ from raddino_monai.engines.handlers.bad_files import DEFAULT_MAX_BAD_FRACTION, B
 from raddino_monai.engines.handlers.checkpoint import (
     EXISTING_CHECKPOINT_POLICIES,
     CheckpointFolderError,
+    ResumeMismatchError,
     SSLCheckpointHandler,
     capture_rng_state,
     checkpoint_run_id,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_MAX_BAD_FRACTION",
     "EXISTING_CHECKPOINT_POLICIES",
     "CheckpointFolderError",
+    "ResumeMismatchError",
     "LOCK_NAME",
     "RunLock",
     "RunLockedError",
