@@ -19,6 +19,7 @@ from raddino_monai.engines.handlers.bad_files import DEFAULT_MAX_BAD_FRACTION, B
 from raddino_monai.engines.handlers.checkpoint import (
     EXISTING_CHECKPOINT_POLICIES,
     CheckpointFolderError,
+    CheckpointWriteError,
     ResumeMismatchError,
     SSLCheckpointHandler,
     capture_rng_state,
@@ -42,6 +43,7 @@ __all__ = [
     "EXISTING_CHECKPOINT_POLICIES",
     "CheckpointFolderError",
     "ResumeMismatchError",
+    "CheckpointWriteError",
     "LOCK_NAME",
     "RunLock",
     "RunLockedError",

@@ -50,6 +50,7 @@ __all__ = [
     "EXISTING_CHECKPOINT_POLICIES",
     "CheckpointFolderError",
     "ResumeMismatchError",
+    "CheckpointWriteError",
     "SSLCheckpointHandler",
     "find_checkpoints",
     "latest_checkpoint",
@@ -69,6 +70,10 @@ logger = logging.getLogger(__name__)
 
 class CheckpointFolderError(RuntimeError):
     """A checkpoint folder holds another run's checkpoints; the message says which and what to do."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, read-only folder); the message names it and the last good one."""
 
 
 class ResumeMismatchError(RuntimeError):
@@ -316,7 +321,19 @@ class SSLCheckpointHandler:
         sidecar = {"run_id": self.run_id, "iteration": int(engine.state.iteration), "host": socket.gethostname(),
                    "pid": os.getpid(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    "signature": state["signature"]}
-        _atomic_save(state, path, sidecar)
+        try:
+            _atomic_save(state, path, sidecar)
+        except OSError as err:  # disk full, read-only or vanished folder: keep the last good checkpoint, say so
+            for partial in (path.with_name(path.name + ".tmp"), _sidecar(path).with_name(_sidecar(path).name + ".tmp")):
+                partial.unlink(missing_ok=True)
+            if not path.exists():
+                _sidecar(path).unlink(missing_ok=True)
+            last = self._last_saved(engine)
+            kept = f"the last good checkpoint {last} is intact" if last else "no earlier checkpoint of this run exists"
+            raise CheckpointWriteError(
+                f"could not write checkpoint {path} ({type(err).__name__}: {err}); {kept}. Free space or make "
+                f"{self.save_dir} writable, then resume."
+            ) from err
         engine.state.last_checkpoint = path  # type: ignore[attr-defined]
         for old in find_checkpoints(self.save_dir, self.run_id)[: -self.n_saved]:
             old.unlink(missing_ok=True)
