@@ -7,7 +7,8 @@
 sample data is used. Every other flag is a field of ``raddino_monai.evaluation.LinearProbeConfig``, which holds the
 defaults and their sources (e.g. ``--task multiclass``, ``--epochs 10``, ``--seeds "[0,1]"``, ``--image_size 224``;
 the image size defaults to the backbone's). ``--augment False`` switches to the cached-embedding fast path. Outputs
-in ``--output_dir``: ``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, TensorBoard logs in ``tb/``. ``--bundle_dir DIR``
+in ``--output_dir``: ``results.csv``, ``results.md``, ``runs.csv``, ``config.json``, ``bad_files.csv``, TensorBoard logs in ``tb/``. ``--max_bad_fraction 0.05`` skips and counts up to 5 % unreadable images (the default 0
+stops at the first one, naming it). ``--bundle_dir DIR``
 also writes a ready-to-serve ``raddino_cxr_classification`` bundle (the head of the 100 % fraction, first seed).
 """
 

@@ -7,8 +7,9 @@ Attributes missing from the datalist are reported as skipped. Every other flag i
 ``raddino_monai.evaluation.MetadataProbeConfig`` (``--attributes "['sex','age']"``, ``--binning quantile`` for
 training-fold quintiles instead of the fixed ``DEFAULT_BIN_EDGES``, ``--C`` one value or a list chosen per fold by
 inner grouped CV, default ``C_GRID``) or a feature-extraction option of ``metadata_probe_job`` (``--pooling``,
-``--image_size`` (default: the backbone's), ``--fit``, ``--batch_size``, ``--device``). Outputs: ``results.csv``,
-``results.md``, ``folds.json``, ``embeddings.npy``, ``config.json``.
+``--image_size`` (default: the backbone's), ``--fit``, ``--batch_size``, ``--device``, ``--max_bad_fraction``: share of
+unreadable images skipped and counted, default 0 = stop at the first, naming it). Outputs: ``results.csv``,
+``results.md``, ``folds.json``, ``embeddings.npy``, ``config.json``, ``bad_files.csv``.
 """
 
 from __future__ import annotations

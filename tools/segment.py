@@ -15,7 +15,8 @@ sources). ``evaluate`` writes the same tables and ``segmentation_examples.png`` 
 errors for test images spread over the Dice ranking); ``predict`` writes mask PNGs, overlay PNGs (and NIfTI with
 ``--nifti``) named after each image's path relative to ``--base_dir`` (default: the images' common folder), e.g.
 ``a/1.2.826.0.1.3680043.8.498.1_seg.png``; two images that would get one name stop the run before anything is
-written.
+written. Unreadable images or masks: ``--max_bad_fraction 0.05`` skips and counts up to 5 % of them (listed in
+``bad_files.csv`` of the output folder); the default 0 stops at the first one with an error naming the file.
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ train.__signature__ = options_signature(train, SegmentationConfig)  # type: igno
 
 def evaluate(
     checkpoint: str, datalist: str | None = None, output_dir: str = "results/segmentation_eval", device: str = "cpu",
-    split: str = "test", n_examples: int = 6,
+    split: str = "test", n_examples: int = 6, max_bad_fraction: float = 0.0,
 ) -> str:
     """Dice of a saved head on a datalist split; prints the table; ``segmentation_examples.png`` shows
-    ``n_examples`` images spread over the Dice ranking (0: no figure)."""
-    result = segment_evaluate_job(checkpoint, datalist, output_dir, device, split)
+    ``n_examples`` images spread over the Dice ranking (0: no figure); ``max_bad_fraction``: share of unreadable
+    items skipped and listed in ``bad_files.csv`` (0: stop at the first, naming it)."""
+    result = segment_evaluate_job(checkpoint, datalist, output_dir, device, split, max_bad_fraction)
     if n_examples > 0:
         segmentation_figure_job(checkpoint, datalist, Path(output_dir) / "segmentation_examples.png",
                                 result["per_image"], device, split, n_examples)
@@ -74,12 +76,13 @@ def evaluate(
 
 def predict(
     checkpoint: str, images: Sequence[str], output_dir: str = "results/segmentation_pred", device: str = "cpu",
-    nifti: bool = False, base_dir: str | None = None,
+    nifti: bool = False, base_dir: str | None = None, max_bad_fraction: float = 0.0,
 ) -> list[dict[str, str]]:
     """Write predicted masks and overlays (PNG) for image files, named after their paths relative to ``base_dir``;
-    returns the written paths."""
+    returns the written paths; ``max_bad_fraction``: share of unreadable images skipped and listed in
+    ``bad_files.csv`` (0: stop at the first, naming it)."""
     files = [images] if isinstance(images, str) else list(images)
-    return segment_predict_job(checkpoint, files, output_dir, device, nifti, base_dir)
+    return segment_predict_job(checkpoint, files, output_dir, device, nifti, base_dir, max_bad_fraction)
 
 
 if __name__ == "__main__":

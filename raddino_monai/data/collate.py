@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from raddino_monai.data.bad_files import BAD_FILES_KEY
 from raddino_monai.data.masking import MaskingConfig, sample_ibot_masks
 from raddino_monai.data.samplers import SEED_KEY, derive_seed
 
@@ -155,9 +156,18 @@ class SSLCollate:
         self._calls = 0
 
     def __call__(self, samples: Sequence[Mapping[Hashable, Any]]) -> dict[str, Any]:
-        """Collate one batch (the :data:`SEED_KEY` entries are removed); see :func:`collate_ssl` for the output."""
+        """Collate one batch (the :data:`SEED_KEY` entries are removed); see :func:`collate_ssl` for the output.
+
+        Bad-file markers that :class:`~raddino_monai.data.bad_files.SkipBadFiles` attached to substitute items are
+        removed from the items and listed under :data:`~raddino_monai.data.bad_files.BAD_FILES_KEY` of the batch
+        (when there are any) for :class:`~raddino_monai.engines.handlers.BadFileHandler`.
+        """
+        bad = [b for s in samples if isinstance(s, dict) for b in s.pop(BAD_FILES_KEY, ())]  # type: ignore[misc]
         seeds = [s.pop(SEED_KEY) for s in samples if isinstance(s, dict) and SEED_KEY in s]  # type: ignore[misc]
         if not seeds:
             seeds, self._calls = [self.seed, self._calls], self._calls + 1
         rng = np.random.default_rng(derive_seed(*seeds))
-        return collate_ssl(samples, self.patch_size, rng, self.masking, self.global_key, self.local_key)
+        batch = collate_ssl(samples, self.patch_size, rng, self.masking, self.global_key, self.local_key)
+        if bad:
+            batch[BAD_FILES_KEY] = bad
+        return batch

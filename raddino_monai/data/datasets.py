@@ -24,7 +24,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
@@ -36,24 +36,11 @@ from monai.data import CacheDataset, Dataset, MetaTensor, PersistentDataset
 from monai.transforms import Compose, RandomizableTrait, Transform
 from tqdm import tqdm
 
+from raddino_monai.data.bad_files import BadFile, as_bad_file
+
 __all__ = ["BadFile", "CACHE_MODES", "build_dataset", "CXRDataset", "CXRCacheDataset", "CXRPersistentDataset"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BadFile:
-    """An item that was skipped because its file could not be loaded.
-
-    Attributes:
-        index: position of the item in the ``items`` given to :func:`build_dataset`.
-        path: the file that failed (from the loader error, else the item's image path).
-        reason: the loader's description of the problem.
-    """
-
-    index: int
-    path: str
-    reason: str
 
 
 class _BadFiles:
@@ -184,7 +171,7 @@ class CXRCacheDataset(_BadFiles, CacheDataset):
         try:
             return super()._load_cache_item(idx)
         except Exception as err:  # noqa: BLE001 - re-raised below unless it is a load error to skip
-            bad = _as_bad_file(err, idx, self.data[idx], self._image_key) if self._skip_bad_files else None
+            bad = as_bad_file(err, idx, self.data[idx], self._image_key) if self._skip_bad_files else None
             if bad is None:
                 raise
             return bad
@@ -200,28 +187,6 @@ class CXRCacheDataset(_BadFiles, CacheDataset):
         self.data = [item for i, item in enumerate(self.data) if i not in drop]
         self._cache = [entry for entry in self._cache if not isinstance(entry, BadFile)]
         self.cache_num = len(self._cache)
-
-
-def _load_error_types() -> tuple[type[BaseException], ...]:
-    try:
-        from raddino_monai.transforms.errors import CXRLoadError
-    except ImportError:
-        return (FileNotFoundError,)
-    return (CXRLoadError, FileNotFoundError)
-
-
-def _as_bad_file(err: BaseException, index: int, item: Any, image_key: str) -> BadFile | None:
-    """The :class:`BadFile` for a load error anywhere in ``err``'s cause chain, or ``None`` for other errors."""
-    types = _load_error_types()
-    current: BaseException | None = err
-    while current is not None:
-        if isinstance(current, types):
-            fallback = item.get(image_key, "") if isinstance(item, Mapping) else item
-            path = getattr(current, "path", None) or getattr(current, "filename", None) or fallback
-            reason = getattr(current, "problem", None) or getattr(current, "strerror", None) or str(current)
-            return BadFile(index=index, path=str(path), reason=str(reason))
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    return None
 
 
 def _prefix(transform: Compose) -> Callable[[Any], Any]:
@@ -241,7 +206,7 @@ def _scan(
         try:
             run(items[index])
         except Exception as err:  # noqa: BLE001 - re-raised unless it is a load error
-            bad = _as_bad_file(err, index, items[index], image_key)
+            bad = as_bad_file(err, index, items[index], image_key)
             if bad is None:
                 raise
             return bad

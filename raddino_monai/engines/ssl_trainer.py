@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from monai.inferers import Inferer
@@ -35,6 +36,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from raddino_monai.models.init_warning import warn_if_random_init
 from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.meta_arch import StudentTeacher
 from raddino_monai.ssl.param_groups import apply_schedule_values
@@ -168,6 +170,14 @@ class SSLTrainer(SupervisedTrainer):
         self.clip_grad = clip_grad
         self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.run_lock = run_lock
+        self.add_event_handler(Events.STARTED, self._warn_if_random_init)  # after the handlers' STARTED (resume)
+
+    def _warn_if_random_init(self, engine: SSLTrainer) -> None:
+        """A fresh run (nothing resumed) of a ViT-B-or-larger backbone without weights warns loudly
+        (:func:`raddino_monai.models.warn_if_random_init`)."""
+        if engine.state.iteration == 0:
+            backbone = engine.model.config.backbone
+            warn_if_random_init(backbone.name, backbone.weights, backbone.overrides.get("image_size"))
 
     def run(self) -> None:  # type: ignore[override]
         """Train (MONAI ``Workflow.run``), holding :attr:`run_lock` throughout when one is given.

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import DataLoader, Dataset
+from monai.data import DataLoader, Dataset, list_data_collate
 from torch import nn
 from torch.utils.data import Dataset as TorchDataset
 
 from raddino_monai._compat import moved_names
+from raddino_monai.data.bad_files import BadFileLog, SkipBadCollate, SkipBadFiles, batches_without_bad_files
 from raddino_monai.data.splits import label_fraction
 from raddino_monai.inference.embeddings import _embedding_loop, embed_images
 
@@ -68,6 +69,9 @@ class LinearProbeConfig:
         feature_batch_size: batch size of frozen feature extraction.
         device: torch device string.
         num_workers: DataLoader workers.
+        max_bad_fraction: largest share of unreadable images that is skipped and counted (left out of training and
+            test, listed in the job's ``bad_files.csv``); 0 (ours: the test set is exactly the datalist's unless
+            asked) stops at the first one with an error naming it.
     """
 
     task: str = "multilabel"
@@ -90,8 +94,11 @@ class LinearProbeConfig:
     feature_batch_size: int = 32
     device: str = "cpu"
     num_workers: int = 0
+    max_bad_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= float(self.max_bad_fraction) <= 1.0:
+            raise ValueError(f"LinearProbeConfig.max_bad_fraction must lie in [0, 1], found {self.max_bad_fraction}.")
         if self.task not in TASKS:
             raise ValueError(f"LinearProbeConfig.task={self.task!r}; valid values: {list(TASKS)}.")
         self.seeds = tuple(int(s) for s in self.seeds)
@@ -105,7 +112,7 @@ class LinearProbeConfig:
 
 
 class _TransformedImages(TorchDataset):
-    """``(index, transform({"image": path})["image"])`` items for the extraction loop."""
+    """``{"index", "image": transform({"image": path})["image"]}`` items for the extraction loop."""
 
     def __init__(self, paths: Sequence[str], transform: Callable) -> None:
         self.paths, self.transform = list(paths), transform
@@ -113,8 +120,8 @@ class _TransformedImages(TorchDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
-        return index, torch.as_tensor(self.transform({"image": self.paths[index]})["image"])
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"index": index, "image": torch.as_tensor(self.transform({"image": self.paths[index]})["image"])}
 
 
 def extract_features(
@@ -210,17 +217,18 @@ def _cached_batches(feats: torch.Tensor, targets: torch.Tensor, batch: int, seed
 
 def _image_batches(
     encoder: FrozenEncoder, items: list[dict[str, Any]], targets: torch.Tensor, config: LinearProbeConfig, size: int,
-    seed: int,
+    seed: int, bad_files: BadFileLog,
 ) -> Callable:
     transform = classification_transforms(size, config.fit, augment=True, aug=config.augmentation)
     transform.set_random_state(seed)
     data = [{"image": it["image"], "target": t} for it, t in zip(items, targets)]
-    loader = DataLoader(Dataset(data, transform), batch_size=config.batch_size, shuffle=True,
-                        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(SkipBadFiles(Dataset(data, transform)), batch_size=config.batch_size, shuffle=True,
+                        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed),
+                        collate_fn=SkipBadCollate(list_data_collate))
     encoder.to(config.device)
 
     def batches(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        for batch in loader:
+        for batch in batches_without_bad_files(loader, bad_files):
             yield encoder(batch["image"].to(config.device)), batch["target"]
 
     return batches
@@ -232,8 +240,12 @@ def evaluate_linear_probe(
     test_items: Sequence[Mapping[str, Any]],
     config: LinearProbeConfig,
     log: Callable[[str, float, int], None] | None = None,
+    bad_files: BadFileLog | None = None,
 ) -> dict[str, Any]:
     """Train and test linear probes for every label fraction × seed.
+
+    Unreadable images are skipped and counted up to ``config.max_bad_fraction`` of the distinct images (test images
+    while extracting features, training images when they are first loaded); items of a skipped image are left out.
 
     Args:
         encoder: frozen encoder (pooling set to ``config.pooling``).
@@ -241,14 +253,18 @@ def evaluate_linear_probe(
         test_items: test datalist items (patient-disjoint from ``train_items``).
         config: settings.
         log: optional scalar sink ``(tag, value, step)``.
+        bad_files: where unreadable images are counted (default: a new log with ``config.max_bad_fraction``).
 
     Returns:
         ``{"classes", "score_names", "runs": [{"fraction", "seed", "n_train", <metrics>}],
-        "summary": {fraction: {metric: (mean, std)}}, "head"}``; ``"head"`` is the linear layer trained on the
-        largest label fraction with the first seed (the one a served bundle holds).
+        "summary": {fraction: {metric: (mean, std)}}, "head", "bad_files"}``; ``"head"`` is the linear layer trained
+        on the largest label fraction with the first seed (the one a served bundle holds); ``"bad_files"`` the
+        :class:`~raddino_monai.data.bad_files.BadFileLog`.
 
     Raises:
         ValueError: empty splits or labels that do not match the task.
+        TooManyBadFilesError: more than ``config.max_bad_fraction`` of the images cannot be read (the message starts
+            with the first such file).
     """
     if not train_items or not test_items:
         raise ValueError(
@@ -259,12 +275,15 @@ def evaluate_linear_probe(
     paths = sorted({str(it["image"]) for it in list(train_items) + list(test_items)})
     needed = paths if not config.augment else sorted({str(it["image"]) for it in test_items})
     size = config.image_size or int(encoder.backbone.config.image_size)
+    bad_files = bad_files if bad_files is not None else BadFileLog(len(paths), config.max_bad_fraction)
     feats = torch.from_numpy(embed_images(
         encoder.backbone, needed, pooling=[encoder.pooling], n_last_blocks=encoder.n_last_blocks, image_size=size,
         fit=config.fit, batch_size=config.feature_batch_size, device=config.device, num_workers=config.num_workers,
-        desc="features",
+        desc="features", bad_files=bad_files,
     )[encoder.pooling])
-    row_of = {p: i for i, p in enumerate(needed)}
+    row_of = {p: i for i, p in enumerate(p for p in needed if p not in bad_files.paths)}
+    train_items = [it for it in train_items if str(it["image"]) not in bad_files.paths]
+    test_items = [it for it in test_items if str(it["image"]) in row_of]
     test_x = feats[[row_of[str(it["image"])] for it in test_items]]
     test_y = encode_targets(test_items, config.label_key, config.task, classes)
     single_label = config.task != "multilabel"
@@ -278,7 +297,7 @@ def evaluate_linear_probe(
             head = init_linear(nn.Linear(encoder.out_dim, num_outputs(config.task, classes)), seed)
             steps = math.ceil(len(subset) / config.batch_size)
             if config.augment:
-                batches = _image_batches(encoder, list(subset), y, config, size, seed)
+                batches = _image_batches(encoder, list(subset), y, config, size, seed, bad_files)
             else:
                 x = feats[[row_of[str(it["image"])] for it in subset]]
                 batches = _cached_batches(x, y, config.batch_size, seed)
@@ -292,4 +311,5 @@ def evaluate_linear_probe(
                 kept = head.cpu()
     summary = {f: summarise_runs([{k: v for k, v in r.items() if k not in ("fraction", "seed")}
                                   for r in runs if r["fraction"] == f]) for f in config.label_fractions}
-    return {"classes": classes, "score_names": names, "runs": runs, "summary": summary, "head": kept}
+    return {"classes": classes, "score_names": names, "runs": runs, "summary": summary, "head": kept,
+            "bad_files": bad_files}

@@ -2,7 +2,8 @@
 write results.
 
 Each job writes into ``output_dir``: the resolved ``config.json``, ``results.csv`` + ``results.md`` (paper-style
-table), per-run CSVs, and TensorBoard logs under ``tb/``. :data:`JOBS` runs a job from a plain option mapping (CLI
+table), per-run CSVs, ``bad_files.csv`` + ``bad_files.json`` (the unreadable images that were skipped, up to the
+job's ``max_bad_fraction``; empty when none) and TensorBoard logs under ``tb/``. :data:`JOBS` runs a job from a plain option mapping (CLI
 flags, ``tools/evaluate.py`` dicts): the options are the fields of the task's config dataclass, which holds every
 default, so a tool never restates one.
 """
@@ -21,6 +22,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from raddino_monai._compat import moved_names
+from raddino_monai.data.bad_files import BadFileLog
 from raddino_monai.data.datalist import load_datalist, validate_datalist
 from raddino_monai.data.sample_data import sample_datalist_path
 from raddino_monai.data.splits import patient_split
@@ -105,6 +107,13 @@ def _writer(output_dir: Path) -> SummaryWriter:
     return SummaryWriter(str(output_dir / "tb"))
 
 
+def _bad_file_log(output_dir: Path, total: int, max_bad_fraction: float) -> BadFileLog:
+    """The job's :class:`BadFileLog`, written now (empty) and whenever a bad file is met, as ``bad_files.csv``."""
+    log = BadFileLog(total, max_bad_fraction, output_dir / "bad_files.csv")
+    log.write()
+    return log
+
+
 def linear_probe_job(
     encoder: str, datalist: str | Path | None, output_dir: str | Path, config: LinearProbeConfig
 ) -> dict[str, Any]:
@@ -118,13 +127,14 @@ def linear_probe_job(
     train, test = load_splits(datalist)
     enc = FrozenEncoder(load_encoder_backbone(encoder), config.pooling, config.n_last_blocks)
     writer = _writer(out)
-    result = evaluate_linear_probe(enc, train, test, config, log=writer.add_scalar)
+    bad_files = _bad_file_log(out, len({str(it["image"]) for it in train + test}), config.max_bad_fraction)
+    result = evaluate_linear_probe(enc, train, test, config, log=writer.add_scalar, bad_files=bad_files)
     writer.close()
     write_csv(result["runs"], out / "runs.csv")
     records = summary_records(label, "linear_probe", result["summary"], len(config.seeds),
                               metrics=["auprc", "auroc", "accuracy"])
     cfg = {"encoder": encoder, "datalist": str(datalist or sample_datalist_path()), **config.to_dict(),
-           "classes": result["classes"]}
+           "classes": result["classes"], "bad_files": bad_files.count}
     result["records"], result["files"] = records, write_results(records, out, cfg)
     return result
 
@@ -139,8 +149,12 @@ def metadata_probe_job(
     fit: str = "crop",
     batch_size: int = 32,
     device: str = "cpu",
+    max_bad_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Metadata probes of one encoder on every datalist item; writes ``embeddings.npy``, results and config.
+
+    Items whose image cannot be read are skipped and counted up to ``max_bad_fraction`` (``bad_files.csv``); the
+    rows of ``embeddings.npy`` are then the remaining items, in datalist order.
 
     Args:
         encoder: encoder spec (:func:`parse_encoder`).
@@ -152,9 +166,12 @@ def metadata_probe_job(
         fit: ``raddino_preprocessing`` fit (``"crop"`` = [HF] processor).
         batch_size: images per forward pass.
         device: torch device.
+        max_bad_fraction: largest share of unreadable images that is skipped; 0 (ours, so every item is probed
+            unless asked) stops at the first one with an error naming it.
 
     Raises:
         ValueError: unknown or spatial pooling (valid values listed).
+        TooManyBadFilesError: more than ``max_bad_fraction`` of the images cannot be read.
     """
     check_poolings([pooling], VECTOR_POOLINGS)
     out = Path(output_dir)
@@ -164,15 +181,18 @@ def metadata_probe_job(
     paths = [str(it["image"]) for it in items]
     backbone = load_encoder_backbone(encoder)
     image_size = int(image_size or backbone.config.image_size)
+    bad_files = _bad_file_log(out, len(paths), max_bad_fraction)
     feats = embed_images(backbone, paths, pooling=[pooling], image_size=image_size, fit=fit, batch_size=batch_size,
-                         device=device, desc="features")[pooling]
+                         device=device, desc="features", bad_files=bad_files)[pooling]
+    items = [it for it, path in zip(items, paths) if path not in bad_files.paths]
     np.save(out / "embeddings.npy", feats)
     results = evaluate_metadata_probe(feats, items, config)
     summary = {r["attribute"]: {"accuracy": (r["mean"], r["std"]), "auroc": (r["auroc_mean"], r["auroc_std"])}
                for r in results}
     records = summary_records(label, "metadata_probe", summary, config.n_splits)
     cfg = {"encoder": encoder, "datalist": str(datalist or sample_datalist_path()), "pooling": pooling,
-           "image_size": image_size, "fit": fit, **config.to_dict()}
+           "image_size": image_size, "fit": fit, **config.to_dict(), "max_bad_fraction": max_bad_fraction,
+           "bad_files": bad_files.count}
     (out / "folds.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return {"results": results, "records": records, "files": write_results(records, out, cfg)}
 
@@ -219,49 +239,57 @@ def load_segmentation_checkpoint(
 def segment_train_job(
     encoder: str, datalist: str | Path | None, output_dir: str | Path, config: SegmentationConfig
 ) -> dict[str, Any]:
-    """Train a head, save ``model.pt`` (+ ``model.json``), evaluate on the test split and write the results."""
+    """Train a head, save ``model.pt`` (+ ``model.json``), evaluate on the test split and write the results (items
+    that cannot be read are skipped within ``config.max_bad_fraction`` and listed in ``bad_files.csv``)."""
     out = Path(output_dir)
     train, test = load_splits(datalist)
+    bad_files = _bad_file_log(out, len(train) + len(test), config.max_bad_fraction)
     model = build_segmentation_model(load_encoder_backbone(encoder), config)
     writer = _writer(out)
-    history = train_segmentation(model, train, config, log=writer.add_scalar)
+    history = train_segmentation(model, train, config, log=writer.add_scalar, bad_files=bad_files)
     writer.close()
     ckpt = save_segmentation_checkpoint(model, config, encoder, out / "model.pt")
-    result = _write_segmentation_eval(model, config, encoder, test, out)
+    result = _write_segmentation_eval(model, config, encoder, test, out, bad_files)
     return {**result, "history": history, "checkpoint": ckpt}
 
 
 def _write_segmentation_eval(
     model: FrozenSegmentationModel, config: SegmentationConfig, encoder: str, items: Sequence[Mapping[str, Any]],
-    out: Path,
+    out: Path, bad_files: BadFileLog,
 ) -> dict[str, Any]:
-    result = evaluate_segmentation(model, items, config)
+    result = evaluate_segmentation(model, items, config, bad_files=bad_files)
     write_csv(result["per_image"], out / "per_image_dice.csv")
     records = summary_records(parse_encoder(encoder)[0], "segmentation", {config.head: result["summary"]},
                               len(result["per_image"]))
     result["records"] = records
-    result["files"] = write_results(records, out, {"encoder": encoder, **config.to_dict()})
+    result["files"] = write_results(records, out, {"encoder": encoder, **config.to_dict(),
+                                                   "bad_files": bad_files.count})
     return result
 
 
 def segment_evaluate_job(
     checkpoint: str | Path, datalist: str | Path | None, output_dir: str | Path, device: str = "cpu",
-    split: str = "test",
+    split: str = "test", max_bad_fraction: float = 0.0,
 ) -> dict[str, Any]:
-    """Evaluate a saved head on a datalist split; writes per-image Dice, results table and config."""
+    """Evaluate a saved head on a datalist split; writes per-image Dice, results table, config and
+    ``bad_files.csv`` (items that cannot be read, skipped up to ``max_bad_fraction``; 0 stops at the first)."""
     model, config, encoder = load_segmentation_checkpoint(checkpoint, device)
     config.device = device
+    config.max_bad_fraction = max_bad_fraction
     parts = dict(zip(("training", "test"), load_splits(datalist)))
     if split not in parts:
         raise ValueError(f"split={split!r}; valid values: {sorted(parts)}.")
-    return _write_segmentation_eval(model, config, encoder, parts[split], Path(output_dir))
+    out = Path(output_dir)
+    bad_files = _bad_file_log(out, len(parts[split]), max_bad_fraction)
+    return _write_segmentation_eval(model, config, encoder, parts[split], out, bad_files)
 
 
 def segment_predict_job(
     checkpoint: str | Path, images: Sequence[str], output_dir: str | Path, device: str = "cpu", nifti: bool = False,
-    base_dir: str | Path | None = None,
+    base_dir: str | Path | None = None, max_bad_fraction: float = 0.0,
 ) -> list[dict[str, str]]:
-    """Predict masks for image files with a saved head; writes mask and overlay PNGs (+ NIfTI), ``predictions.csv``.
+    """Predict masks for image files with a saved head; writes mask and overlay PNGs (+ NIfTI), ``predictions.csv``
+    and ``bad_files.csv`` (images that cannot be read, skipped up to ``max_bad_fraction``; 0 stops at the first).
 
     Output names mirror each image's path relative to ``base_dir`` (default: the images' common folder); a name
     collision stops the run before anything is written (:func:`raddino_monai.transforms.output_names`).
@@ -269,7 +297,9 @@ def segment_predict_job(
     validate_datalist([{"image": p} for p in images], check_files=False, source="predict images")
     model, config, _ = load_segmentation_checkpoint(checkpoint, device)
     config.device = device
-    written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti, base_dir=base_dir)
+    bad_files = _bad_file_log(Path(output_dir), len(images), max_bad_fraction)
+    written = predict_segmentation(model, list(images), config, output_dir, write_nifti=nifti, base_dir=base_dir,
+                                   bad_files=bad_files)
     write_csv(written, Path(output_dir) / "predictions.csv")
     return written
 

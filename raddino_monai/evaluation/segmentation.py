@@ -23,13 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.data import DataLoader, Dataset, decollate_batch
+from monai.data import DataLoader, Dataset, decollate_batch, list_data_collate
 from monai.losses import DiceCELoss
 from monai.transforms import Invertd
 from monai.utils import convert_to_tensor
 from torch import nn
 from tqdm.auto import tqdm
 
+from raddino_monai.data.bad_files import (
+    BadFile,
+    BadFileLog,
+    SkipBadCollate,
+    SkipBadFiles,
+    batches_without_bad_files,
+)
 from raddino_monai.transforms.masks import MASK_MODES, LoadMaskd, write_mask_nifti, write_mask_png, write_overlay_png
 from raddino_monai.losses.mixed_focal_dice import MixedFocalDiceLoss
 from raddino_monai.transforms.output_names import output_names
@@ -71,6 +78,9 @@ class SegmentationConfig:
         seed: seed of head init, shuffling and augmentation.
         device: torch device string.
         num_workers: DataLoader workers.
+        max_bad_fraction: largest share of items whose image or mask cannot be read that is skipped and counted
+            (``bad_files.csv`` of the job); 0 (ours: train and score exactly the datalist unless asked) stops at the
+            first one with an error naming the file.
     """
 
     head: str = "upernet"
@@ -91,8 +101,11 @@ class SegmentationConfig:
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    max_bad_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= float(self.max_bad_fraction) <= 1.0:
+            raise ValueError(f"SegmentationConfig.max_bad_fraction must lie in [0, 1], found {self.max_bad_fraction}.")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"SegmentationConfig.mask_mode={self.mask_mode!r}; valid values: {list(MASK_MODES)}.")
         if self.mask_mode not in SEGMENTATION_LOSSES.get(self.loss, {}):
@@ -170,6 +183,7 @@ def build_segmentation_model(backbone: nn.Module | str, config: SegmentationConf
 
 def _with_masks(items: Sequence[Mapping[str, Any]], mask_key: str) -> list[dict[str, Any]]:
     kept = [{"image": it["image"], mask_key: it[mask_key]} for it in items if it.get(mask_key)]
+    kept = [{**it, "index": i} for i, it in enumerate(kept)]  # position, to map batches back to items
     if len(kept) < len(items):
         warnings.warn(f"{len(items) - len(kept)} of {len(items)} items have no {mask_key!r}; they are skipped.",
                       stacklevel=3)
@@ -186,6 +200,8 @@ def input_size(model: FrozenSegmentationModel, config: SegmentationConfig) -> in
 def _loader(
     items: list[dict[str, Any]], config: SegmentationConfig, size: int, augment: bool, shuffle: bool
 ) -> DataLoader:
+    """Batches of ``items`` through the segmentation transforms; unreadable items become bad-file markers
+    (:class:`~raddino_monai.data.bad_files.SkipBadFiles`): iterate with :func:`_batches`."""
     transform = segmentation_transforms(
         size, LoadMaskd("mask", config.mask_mode, config.mask_values), config.fit, augment,
         config.horizontal_flip, config.augmentation,
@@ -193,8 +209,13 @@ def _loader(
     transform.set_random_state(config.seed)
     # training drops a last partial batch: a batch of 1 breaks BatchNorm on the 1x1 PPM branch
     drop_last = shuffle and len(items) > config.batch_size
-    return DataLoader(Dataset(items, transform), batch_size=config.batch_size, shuffle=shuffle, drop_last=drop_last,
-                      num_workers=config.num_workers, generator=torch.Generator().manual_seed(config.seed))
+    return DataLoader(SkipBadFiles(Dataset(items, transform)), batch_size=config.batch_size, shuffle=shuffle,
+                      drop_last=drop_last, num_workers=config.num_workers,
+                      generator=torch.Generator().manual_seed(config.seed), collate_fn=SkipBadCollate(list_data_collate))
+
+
+def _bad_file_log(bad_files: BadFileLog | None, items: Sequence[Any], config: SegmentationConfig) -> BadFileLog:
+    return bad_files if bad_files is not None else BadFileLog(len(items), config.max_bad_fraction)
 
 
 def train_segmentation(
@@ -202,6 +223,7 @@ def train_segmentation(
     items: Sequence[Mapping[str, Any]],
     config: SegmentationConfig,
     log: Callable[[str, float, int], None] | None = None,
+    bad_files: BadFileLog | None = None,
 ) -> list[float]:
     """Train the head of ``model`` (backbone frozen) on items with ``image`` and ``mask``.
 
@@ -210,41 +232,57 @@ def train_segmentation(
         items: training items; items without a mask are skipped with a warning.
         config: settings.
         log: optional scalar sink ``(tag, value, step)``.
+        bad_files: where items with an unreadable image or mask are counted (default: a log with
+            ``config.max_bad_fraction`` of the items).
 
     Returns:
         mean loss per epoch.
+
+    Raises:
+        TooManyBadFilesError: more than ``max_bad_fraction`` of the items cannot be read.
     """
-    loader = _loader(_with_masks(items, "mask"), config, input_size(model, config), config.augment, shuffle=True)
+    kept = _with_masks(items, "mask")
+    bad_files = _bad_file_log(bad_files, kept, config)
+    loader = _loader(kept, config, input_size(model, config), config.augment, shuffle=True)
     optimizer = functools.partial(torch.optim.Adam, lr=config.lr)
-    return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in loader),
+    return train_head(model, lambda epoch: ((b["image"], b["mask"]) for b in batches_without_bad_files(loader,
+                                                                                                          bad_files)),
                       SEGMENTATION_LOSSES[config.loss][config.mask_mode](),
                       optimizer, config.epochs, len(loader), 0, config.device, f"train {config.head}", log)
 
 
 @torch.no_grad()
 def evaluate_segmentation(
-    model: FrozenSegmentationModel, items: Sequence[Mapping[str, Any]], config: SegmentationConfig
+    model: FrozenSegmentationModel, items: Sequence[Mapping[str, Any]], config: SegmentationConfig,
+    bad_files: BadFileLog | None = None,
 ) -> dict[str, Any]:
     """Dice per image and structure, and mean (std) over images.
 
+    Items whose image or mask cannot be read are skipped and counted in ``bad_files`` (default: a log with
+    ``config.max_bad_fraction``); they get no row.
+
     Returns:
         ``{"per_image": [{"image", "dice/<structure>": ...}], "summary": {"dice/<structure>": (mean, std),
-        "dice": (mean, std) of the per-image mean over structures}}``.
+        "dice": (mean, std) of the per-image mean over structures}, "bad_files": the log}``.
+
+    Raises:
+        TooManyBadFilesError: more than ``max_bad_fraction`` of the items cannot be read.
     """
     kept = _with_masks(items, "mask")
+    bad_files = _bad_file_log(bad_files, kept, config)
     loader = _loader(kept, config, input_size(model, config), augment=False, shuffle=False)
     device = torch.device(config.device)
     model.to(device).eval()
     names, rows = config.scored_names, []
-    for batch in tqdm(loader, desc=f"evaluate {config.head}", leave=False):
+    for batch in tqdm(batches_without_bad_files(loader, bad_files), desc=f"evaluate {config.head}", leave=False):
         logits = model(batch["image"].to(device)).cpu()
         target = _TARGET_MASKS[config.mask_mode](batch["mask"], config.num_classes)
         dice = dice_per_image(binary_masks(logits, config.mask_mode), target)
-        for row in dice.tolist():
-            rows.append({"image": str(kept[len(rows)]["image"]),
+        for index, row in zip(batch["index"].tolist(), dice.tolist()):
+            rows.append({"image": str(kept[index]["image"]),
                          **{f"dice/{n}": v for n, v in zip(names, row)}, "dice": float(np.mean(row))})
     keys = [f"dice/{n}" for n in names] + ["dice"]
-    return {"per_image": rows, "summary": {k: mean_std(r[k] for r in rows) for k in keys}}
+    return {"per_image": rows, "summary": {k: mean_std(r[k] for r in rows) for k in keys}, "bad_files": bad_files}
 
 
 @torch.no_grad()
@@ -252,7 +290,8 @@ def segmentation_examples(
     model: FrozenSegmentationModel, items: Sequence[Mapping[str, Any]], config: SegmentationConfig
 ) -> list[dict[str, Any]]:
     """Network input, ground truth, prediction and Dice of a few items, exactly as :func:`evaluate_segmentation` sees
-    them (same transforms, same resolution), for figures.
+    them (same transforms, same resolution), for figures (items that cannot be read are skipped within
+    ``config.max_bad_fraction``).
 
     Returns:
         one dict per item with a mask: ``"image"`` path, ``"input"`` ``(3, S, S)`` tensor, ``"target"`` and
@@ -262,11 +301,13 @@ def segmentation_examples(
     device = torch.device(config.device)
     model.to(device).eval()
     out: list[dict[str, Any]] = []
-    for batch in _loader(kept, config, input_size(model, config), augment=False, shuffle=False):
+    loader = _loader(kept, config, input_size(model, config), augment=False, shuffle=False)
+    for batch in batches_without_bad_files(loader, _bad_file_log(None, kept, config)):
         pred = binary_masks(model(batch["image"].to(device)).cpu(), config.mask_mode)
         target = _TARGET_MASKS[config.mask_mode](batch["mask"], config.num_classes)
-        for image, t, p, d in zip(batch["image"], target, pred, dice_per_image(pred, target)):
-            out.append({"image": str(kept[len(out)]["image"]), "input": convert_to_tensor(image, track_meta=False),
+        for index, image, t, p, d in zip(batch["index"].tolist(), batch["image"], target, pred,
+                                         dice_per_image(pred, target)):
+            out.append({"image": str(kept[index]["image"]), "input": convert_to_tensor(image, track_meta=False),
                         "target": t, "prediction": p, "dice": d})
     return out
 
@@ -280,8 +321,12 @@ def predict_segmentation(
     write_nifti: bool = False,
     base_dir: str | Path | None = None,
     ids: Sequence[str | None] | None = None,
+    bad_files: BadFileLog | None = None,
 ) -> list[dict[str, str]]:
     """Predict masks at the original image size and write them as PNG (+ overlay PNG, optional NIfTI).
+
+    Images that cannot be read are skipped and counted in ``bad_files`` (default: a log with
+    ``config.max_bad_fraction``); they get no files and no record.
 
     Files are named by :func:`raddino_monai.transforms.output_names` (``<name>`` = the datalist id, else the path
     relative to ``base_dir`` / the inputs' common folder without the image suffix): multiclass ``<name>_seg.png``
@@ -293,16 +338,22 @@ def predict_segmentation(
 
     Raises:
         OutputNameError: two inputs would get the same output name (checked before any prediction).
+        TooManyBadFilesError: more than ``max_bad_fraction`` of the images cannot be read.
     """
     names = output_names(images, base_dir, ids)
+    bad_files = _bad_file_log(bad_files, images, config)
     out_dir = Path(output_dir)
     transform = segmentation_transforms(input_size(model, config), None, config.fit, augment=False, keep_meta=True)
     invert = Invertd("pred", transform=transform, orig_keys="image", nearest_interp=False)
     device = torch.device(config.device)
     model.to(device).eval()
     written = []
-    for path, stem in tqdm(list(zip(images, names)), desc="predict", leave=False):
-        data = transform({"image": path})
+    dataset = SkipBadFiles(Dataset([{"image": str(p)} for p in images], transform))
+    for index, (path, stem) in enumerate(tqdm(list(zip(images, names)), desc="predict", leave=False)):
+        data = dataset[index]
+        if isinstance(data, BadFile):
+            bad_files.record([data])
+            continue
         data["pred"] = model(data["image"][None].to(device))[0].cpu()
         logits = invert(data)["pred"]
         masks = binary_masks(torch.as_tensor(logits)[None].float(), config.mask_mode)[0].numpy()

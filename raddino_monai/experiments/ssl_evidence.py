@@ -30,10 +30,13 @@ import torch
 from ignite.engine import Events
 from torch import nn
 
+from raddino_monai.data.bad_files import SkipBadFiles
 from raddino_monai.data.collate import SSLCollate
 from raddino_monai.data.datalist import load_datalist
+from raddino_monai.data.datasets import CXRCacheDataset
 from raddino_monai.data.samplers import ResumableDistributedSampler, SeededDataset
 from raddino_monai.engines.handlers import (
+    BadFileHandler,
     CollapseMonitor,
     SSLProgressBar,
     SSLTensorBoardHandler,
@@ -107,7 +110,8 @@ def pretrain_tiny(
     transform = monai.transforms.Compose(
         [LoadCXRd("image"), ResizeShortestEdged("image", size=crops.global_size), MultiCropd("image", crops)]
     )
-    dataset = SeededDataset(monai.data.CacheDataset(list(items), transform=transform, progress=False), seed=seed)
+    files = SkipBadFiles(CXRCacheDataset(list(items), transform=transform, progress=False), substitute=True)
+    dataset = SeededDataset(files, seed=seed)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -123,6 +127,7 @@ def pretrain_tiny(
         SSLTensorBoardHandler(Path(output_dir) / "tensorboard", interval=5),
         CollapseMonitor(config.heads.n_prototypes, patience=100),
         SSLProgressBar(),
+        BadFileHandler(output_dir, files),  # unreadable images: skipped, listed in bad_files.csv, stop above 1 %
         *handlers,
     ]
     trainer = SSLTrainer(

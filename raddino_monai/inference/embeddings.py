@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from raddino_monai.data.bad_files import (
+    BadFileLog,
+    SkipBadCollate,
+    SkipBadFiles,
+    TooManyBadFilesError,
+    batches_without_bad_files,
+)
 from raddino_monai.data.datalist import load_datalist, validate_datalist
 from raddino_monai.inference.embedding_store import ShardStore, check_output_path, save_embeddings
 from raddino_monai.inference.pooling import N_LAST_BLOCKS, POOLINGS, check_poolings, pool_features
@@ -94,7 +102,7 @@ def resolve_inputs(
 
 
 class _ImageDataset(Dataset):
-    """``(index, (3, S, S) float32 tensor)`` for each path, through LoadCXRd + raddino_preprocessing.
+    """``{"index", "image": (3, S, S) float32 tensor}`` for each path, through LoadCXRd + raddino_preprocessing.
 
     Loading runs outside the ``Compose`` so that a bad file raises ``CXRLoadError`` (naming it), not MONAI's
     generic ``RuntimeError`` wrapper. Outputs are plain tensors (no ``MetaTensor`` in the model or the collate).
@@ -128,18 +136,23 @@ class _ImageDataset(Dataset):
         key = json.dumps([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, self.cache_tag])
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.safetensors"
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+    @property
+    def data(self) -> list[dict[str, str]]:
+        """``{"image": path}`` per item (names the file of a load error, :class:`SkipBadFiles`)."""
+        return [{"image": p} for p in self.paths]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
         cache_file = self._cache_file(path)
         if cache_file is not None and cache_file.is_file():
-            return index, load_file(str(cache_file))["image"]
+            return {"index": index, "image": load_file(str(cache_file))["image"]}
         image = self.preprocess(self.load({"image": path}))["image"]
         image = convert_to_tensor(image, dtype=torch.float32, track_meta=False).contiguous()
         if cache_file is not None:
             tmp = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp")
             save_file({"image": image}, str(tmp))
             tmp.replace(cache_file)  # atomic: concurrent workers never read a half-written file
-        return index, image
+        return {"index": index, "image": image}
 
 
 def _embedding_loop(
@@ -154,20 +167,37 @@ def _embedding_loop(
     num_workers: int = 0,
     progress: bool = True,
     desc: str = "embeddings",
-) -> None:
-    """Run ``backbone`` in eval mode over ``dataset`` (``(index, (3, S, S) image)`` items) and hand every batch's
-    poolings, as float32 NumPy arrays, to ``sink(indices, arrays)``."""
+    bad_files: BadFileLog | None = None,
+) -> BadFileLog:
+    """Run ``backbone`` in eval mode over ``dataset`` (``{"index", "image": (3, S, S)}`` items) and hand every
+    batch's poolings, as float32 NumPy arrays, to ``sink(indices, arrays)``.
+
+    Items whose file cannot be loaded are skipped and recorded in ``bad_files`` (default: a strict log, which stops
+    at the first one with :class:`~raddino_monai.data.bad_files.TooManyBadFilesError` naming it); returns the log.
+    """
+    log = bad_files if bad_files is not None else BadFileLog(len(dataset), 0.0)
     device = torch.device(device)
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+        SkipBadFiles(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        pin_memory=device.type == "cuda", collate_fn=SkipBadCollate(),
     )
     backbone = backbone.to(device).eval()
     # one autocast context for the whole loop: its cache keeps the bf16 copies of the weights across batches
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     with torch.inference_mode(), autocast:
-        for index, images in tqdm(loader, desc=desc, disable=not progress, unit="batch", leave=False):
+        bar = tqdm(total=len(loader), desc=desc, disable=not progress, unit="batch", leave=False)
+        for batch in batches_without_bad_files(_counted(loader, bar), log):
+            images = batch["image"]
             pooled = pool_features(backbone, images.to(device, non_blocking=True), pooling, n_last_blocks)
-            sink([int(k) for k in index], {name: t.float().cpu().numpy() for name, t in pooled.items()})
+            sink([int(k) for k in batch["index"]], {name: t.float().cpu().numpy() for name, t in pooled.items()})
+        bar.close()
+    return log
+
+
+def _counted(loader: DataLoader, bar: tqdm) -> Any:
+    for batch in loader:
+        bar.update(1)
+        yield batch
 
 
 def _preprocessed_images(
@@ -201,8 +231,14 @@ def embed_images(
     progress: bool = True,
     desc: str = "embeddings",
     resize_backend: str = RADDINO_PREPROCESS.resize_backend,
+    bad_files: BadFileLog | None = None,
 ) -> dict[str, np.ndarray]:
     """Pooled frozen features of image files, in memory, in the order of ``paths``.
+
+    Unreadable images: by default the first one stops the call with a
+    :class:`~raddino_monai.data.bad_files.TooManyBadFilesError` naming it. With a ``bad_files`` log they are skipped
+    and recorded there (``BadFile.index`` = position in ``paths``) until its ``max_bad_fraction`` is exceeded; the
+    arrays then hold the readable images only, still in the order of ``paths``.
 
     Args:
         backbone: a :class:`~raddino_monai.models.RadDinoBackbone` (set to eval mode; no gradients are computed).
@@ -219,13 +255,16 @@ def embed_images(
         progress: show a tqdm bar.
         desc: progress-bar label.
         resize_backend: ``"pil"`` (the processor bit for bit) or ``"torch"`` (float resize; see module docstring).
+        bad_files: skip and count unreadable images here (see above); ``None``: stop at the first one.
 
     Returns:
-        pooling name -> ``(N, F)`` float32 array (``(N, D, h, w)`` for ``"patch"``).
+        pooling name -> ``(N, F)`` float32 array (``(N, D, h, w)`` for ``"patch"``); ``N = len(paths)`` minus the
+        skipped images.
 
     Raises:
         ValueError: no paths, or an unknown pooling or fit (valid values listed).
-        CXRLoadError: an image cannot be read (the message names the file).
+        TooManyBadFilesError: (a ``CXRLoadError``) an image cannot be read and no more may be skipped; the message
+            starts with the file.
 
     Example::
 
@@ -246,7 +285,9 @@ def embed_images(
             batches[name].append(array)
 
     _embedding_loop(backbone, dataset, pooling, collect, n_last_blocks, batch_size, device, bf16, num_workers,
-                    progress, desc)
+                    progress, desc, bad_files)
+    if not any(batches.values()) and bad_files is not None and bad_files.count:
+        raise TooManyBadFilesError(bad_files)  # every image was bad: nothing to return
     return {name: np.concatenate(arrays) for name, arrays in batches.items()}
 
 
@@ -270,8 +311,12 @@ def extract_embeddings(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     resize_backend: str = RADDINO_PREPROCESS.resize_backend,
+    max_bad_fraction: float = 0.0,
 ) -> Path:
     """Extract frozen embeddings for many images into one ``.npz`` or ``.safetensors`` file.
+
+    Unreadable images are skipped and counted up to ``max_bad_fraction`` of the inputs: each is logged with its path
+    and reason, left out of the output, and listed in ``<out_path stem>.bad_files.csv`` (+ ``.json``) beside it.
 
     Args:
         inputs: datalist (JSON/CSV, see :func:`raddino_monai.data.datalist.load_datalist`), image folder, or list of
@@ -297,6 +342,9 @@ def extract_embeddings(
             checkpoint); ``None`` = no cache. Keys include the file's size and mtime, so edited images are redone.
         progress: show a tqdm bar.
         resize_backend: ``"pil"`` (the processor bit for bit) or ``"torch"`` (float resize; see module docstring).
+        max_bad_fraction: largest share of unreadable images that is skipped; ``0`` (default: an embedding file
+            holds every input) stops at the first one with an error naming it. Finished shards stay, so a rerun
+            resumes after the file is fixed or the maximum raised.
 
     Returns:
         ``out_path``; read it with :func:`~raddino_monai.inference.embedding_store.load_embeddings`. Resuming
@@ -306,7 +354,8 @@ def extract_embeddings(
     Raises:
         ValueError: unknown pooling / fit / suffix (valid values listed), no images, duplicate ids, or resuming shards
             made with other settings.
-        CXRLoadError: an image cannot be read (the message names the file).
+        TooManyBadFilesError: (a ``CXRLoadError``) more than ``max_bad_fraction`` of the images cannot be read; the
+            message starts with the first such file.
 
     Example::
 
@@ -340,14 +389,23 @@ def extract_embeddings(
     if done:
         logger.info("extract_embeddings: resuming, %d of %d images already done", len(ids) - len(todo), len(ids))
     dataset = _preprocessed_images([paths[n] for n in todo], preprocess, size, fit, resize_backend, cache_dir)
+    bad_path = out_path.with_name(f"{out_path.stem}.bad_files.csv")
+    log = BadFileLog(len(ids), max_bad_fraction, bad_path)
 
     def write(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
         store.write([ids[todo[k]] for k in indices], arrays)
 
     _embedding_loop(backbone, dataset, pooling, write, n_last_blocks, batch_size, device, bf16, num_workers,
-                    progress)
-    results: dict[str, np.ndarray] = store.collect(ids)
-    save_embeddings(out_path, ids, results, meta)
+                    progress, bad_files=log)
+    skipped = {ids[todo[bad.index]] for bad in log.files}
+    kept = [i for i in ids if i not in skipped]
+    if not kept:
+        raise TooManyBadFilesError(log)
+    if log.count:
+        logger.warning("extract_embeddings: skipped %d of %d images that could not be loaded; listed in %s",
+                       log.count, len(ids), bad_path)
+    results: dict[str, np.ndarray] = store.collect(kept)
+    save_embeddings(out_path, kept, results, meta)
     store.remove()
     return out_path
 

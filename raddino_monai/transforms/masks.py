@@ -25,6 +25,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from PIL import Image
 
+from raddino_monai.transforms.errors import CXRLoadError
 from raddino_monai.transforms.output_names import OutputNameRegistry, output_name
 
 __all__ = ["MASK_MODES", "read_mask_file", "LoadMask", "LoadMaskd", "write_mask_png", "write_mask_nifti",
@@ -57,17 +58,22 @@ def read_mask_file(path: str | Path) -> np.ndarray:
     """Read one 2-D mask file as ``(H, W)`` int64 (displayed orientation).
 
     Raises:
-        ValueError: missing file, unsupported suffix (lists the valid ones) or not 2-D; the message names the file.
+        ValueError: unsupported suffix (lists the valid ones).
+        CXRLoadError: (a ``ValueError``) missing, unreadable or not 2-D; the message names the file, and datasets
+            can skip and count it as a bad file (:mod:`raddino_monai.data.bad_files`).
     """
     file = Path(path)
     suffix = ".nii.gz" if file.name.lower().endswith(".nii.gz") else file.suffix.lower()
     if suffix not in _READERS:
         raise ValueError(f"{file}: unsupported mask format {suffix!r}; valid: {sorted(_READERS)}.")
     if not file.is_file():
-        raise ValueError(f"{file}: mask file does not exist.")
-    arr = _READERS[suffix](file)
+        raise CXRLoadError(file, "mask file does not exist.")
+    try:
+        arr = _READERS[suffix](file)
+    except (OSError, ValueError, EOFError) as err:
+        raise CXRLoadError(file, f"mask file is truncated or corrupt ({type(err).__name__}: {err})") from err
     if arr.ndim != 2:
-        raise ValueError(f"{file}: expected a 2-D mask, found shape {arr.shape}.")
+        raise CXRLoadError(file, f"expected a 2-D mask, found shape {arr.shape}.")
     return arr
 
 

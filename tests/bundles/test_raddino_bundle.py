@@ -153,3 +153,32 @@ def test_fsdp_overlay_shards_the_model(tmp_path) -> None:
         assert all(isinstance(p, DTensor) for g in optimizer.param_groups for p in g["params"])
     finally:
         dist.destroy_process_group()
+@pytest.mark.parametrize("cache_rate", [1.0, 0.0])
+def test_training_data_skips_and_counts_bad_files(tmp_path, cache_rate: float) -> None:
+    """train.json reads its data through SkipBadFiles(CXRCacheDataset, substitute=True) and counts bad files with a
+    BadFileHandler writing into output_dir: a truncated PNG neither stops caching (cache_rate 1) nor a step (0)."""
+    import numpy as np
+    from PIL import Image
+
+    from raddino_monai.data.bad_files import BAD_FILES_KEY, SkipBadFiles
+    from raddino_monai.engines.handlers import DEFAULT_MAX_BAD_FRACTION, BadFileHandler
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (120, 100), dtype=np.uint8)).save(path)
+        paths.append(path)
+    paths[1].write_bytes(paths[1].read_bytes()[:60])
+    (tmp_path / "datalist.json").write_text(json.dumps({"training": [{"image": p.name} for p in paths]}))
+    parser = _parsed("train.json", "cpu_smoke.json", **TINY, bundle_root=str(BUNDLE), cache_rate=cache_rate,
+                     datalist=str(tmp_path / "datalist.json"), output_dir=str(tmp_path / "run"))
+    dataset = parser.get_parsed_content("train#dataset")
+    assert isinstance(dataset, SkipBadFiles) and dataset.substitute and dataset.total == 4
+    if cache_rate == 1.0:
+        assert [b.path for b in dataset.dropped] == [str(paths[1])] and len(dataset) == 3
+    else:
+        item = dataset[1]
+        assert [b.path for b in item[BAD_FILES_KEY]] == [str(paths[1])] and "global_crops" in item
+    handlers = [h for h in parser.get_parsed_content("train#handlers") if isinstance(h, BadFileHandler)]
+    assert len(handlers) == 1 and handlers[0].log.max_bad_fraction == DEFAULT_MAX_BAD_FRACTION
+    assert handlers[0].log.path == tmp_path / "run" / "bad_files.csv" and handlers[0].log.total == 4

@@ -56,12 +56,14 @@ def make_trainer(
     handlers: list[Any] | None = None,
     wrap_ddp: bool = False,
     run_lock: Any = None,
+    dataset: Any = None,
 ) -> SSLTrainer:
-    """A ready-to-run :class:`SSLTrainer` whose model init depends only on ``init_seed``."""
+    """A ready-to-run :class:`SSLTrainer` whose model init depends only on ``init_seed`` (``dataset``: default
+    :func:`make_dataset`)."""
     config = config or tiny_config()
     torch.manual_seed(init_seed)
     model = StudentTeacher.from_config(config)
-    dataset = make_dataset()
+    dataset = dataset if dataset is not None else make_dataset()
     sampler = ResumableDistributedSampler(dataset, seed=0, num_replicas=num_replicas, rank=rank)
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -85,6 +87,32 @@ def make_trainer(
         train_handlers=handlers,
         run_lock=run_lock,
     )
+
+
+def make_file_dataset(folder: Any, n: int = N_IMAGES, bad: Any = (), seed: int = 0) -> Any:
+    """``n`` 40x36 PNG files in ``folder`` (those in ``bad`` truncated) through LoadCXRd + MultiCropd, wrapped as the
+    bundle does: ``SeededDataset(SkipBadFiles(Dataset, substitute=True))``."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from raddino_monai.data.bad_files import SkipBadFiles
+    from raddino_monai.transforms import LoadCXRd
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    items = []
+    for i in range(n):
+        path = folder / f"img_{i:03d}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 36), dtype=np.uint8)).save(path)
+        if i in set(bad):
+            path.write_bytes(path.read_bytes()[:60])
+        items.append({"image": str(path)})
+    crops = MultiCropConfig.tiny(global_size=32, local_size=16, n_local=2)
+    transform = monai.transforms.Compose([LoadCXRd("image"), MultiCropd("image", crops)])
+    return SeededDataset(SkipBadFiles(monai.data.Dataset(items, transform=transform), substitute=True), seed=seed)
 
 
 def record_losses(trainer: SSLTrainer) -> list[float]:

@@ -19,6 +19,7 @@ from raddino_monai.engines.handlers import (
     CollapseMonitor,
     NaNGuard,
     NonFiniteLossError,
+    ResumeMismatchError,
     SSLCheckpointHandler,
     SSLTensorBoardHandler,
     TeacherExportHandler,
@@ -134,6 +135,9 @@ def test_resume_from_another_recipe_names_the_file(tmp_path) -> None:
     make_trainer(max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1)]).run()
     other = tiny_config().replace(heads={"n_prototypes": 32})
     trainer = make_trainer(max_epochs=1, config=other, handlers=[SSLCheckpointHandler(tmp_path)])
+    with pytest.raises(ResumeMismatchError, match=r"checkpoint_0+\d+\.pt was written by a run.*recipe: checkpoint"):
+        trainer.run()  # the run signature catches it first
+    trainer = make_trainer(max_epochs=1, config=other, handlers=[SSLCheckpointHandler(tmp_path, allow_changes=True)])
     expected = r"checkpoint_0+\d+\.pt: this checkpoint does not fit.*size mismatch.*new output"
     with pytest.raises(RuntimeError, match=expected):
         trainer.run()
@@ -226,3 +230,21 @@ def test_resume_continues_the_run_id_cleans_stale_tmp_and_adopts_legacy_files(tm
     assert {checkpoint_run_id(p) for p in find_checkpoints(legacy)} == {third.run_id}
     with pytest.raises(ValueError, match="'refuse', 'move_aside'"):
         SSLCheckpointHandler(tmp_path, existing="delete")
+
+
+def test_resume_refuses_a_changed_run_and_says_what_differs(tmp_path) -> None:
+    first = make_trainer(batch_size=4, max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1)])
+    first.run()
+    changed = make_trainer(batch_size=2, max_epochs=1, handlers=[SSLCheckpointHandler(tmp_path, save_interval=1)])
+    with pytest.raises(ResumeMismatchError) as info:
+        changed.run()
+    message = str(info.value)
+    assert "epoch_length: checkpoint 3, this run 6" in message and "global_batch: checkpoint 4, this run 2" in message
+    assert "world_size" not in message and "allow_changes=True" in message and "checkpoint_00000003.pt" in message
+    other_recipe = make_trainer(batch_size=4, max_epochs=2, config=tiny_config(koleo_loss_weight=0.0),
+                                handlers=[SSLCheckpointHandler(tmp_path, save_interval=1)])
+    with pytest.raises(ResumeMismatchError, match="recipe: checkpoint"):
+        other_recipe.run()
+    allowed = make_trainer(batch_size=2, max_epochs=2, handlers=[SSLCheckpointHandler(tmp_path, allow_changes=True)])
+    allowed.run()  # a deliberate change is accepted
+    assert allowed.state.iteration == 12

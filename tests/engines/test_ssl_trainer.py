@@ -89,3 +89,25 @@ def test_resume_reproduces_uninterrupted_run_bitwise(tmp_path) -> None:
     assert resumed_losses == full_losses[4:]  # exact float equality
     for key, value in student_state(full).items():
         assert torch.equal(student_state(resumed)[key], value), key
+
+
+def test_fresh_vitb_run_from_random_weights_warns_loudly_and_resumed_or_tiny_runs_do_not() -> None:
+    import types
+    import warnings
+
+    from raddino_monai.models import RandomInitWarning
+    from raddino_monai.ssl import SSLConfig
+
+    def fake(recipe: SSLConfig, iteration: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(state=types.SimpleNamespace(iteration=iteration),
+                                     model=types.SimpleNamespace(config=recipe))
+
+    raddino = SSLConfig.from_recipe("raddino")  # ViT-B/14 at 518 px, backbone weights None
+    with pytest.warns(RandomInitWarning, match="raddino_vitb14.*518 px.*RANDOM weights"):
+        SSLTrainer._warn_if_random_init(fake(raddino, 0), fake(raddino, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RandomInitWarning)
+        SSLTrainer._warn_if_random_init(fake(raddino, 5), fake(raddino, 5))  # resumed: the weights are the run's
+        with_weights = raddino.replace(backbone={"weights": "/models/rad-dino"})
+        SSLTrainer._warn_if_random_init(fake(with_weights, 0), fake(with_weights, 0))
+        make_trainer(max_epochs=1).run()  # a real (tiny) run registers the check and stays silent

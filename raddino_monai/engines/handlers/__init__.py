@@ -8,14 +8,19 @@
 * :class:`SSLProgressBar` (:mod:`.progress`): tqdm progress bar with the loss.
 * :class:`TeacherExportHandler` (:mod:`.export`): teacher backbone as an HF folder and a bundle ``model.pt``.
 * :class:`TeacherSnapshots` (:mod:`.snapshots`): in-memory copies of the teacher backbone, for probe curves.
+* :class:`BadFileHandler` (:mod:`.bad_files`): count skipped unreadable files, write ``bad_files.csv``, stop at a
+  maximum share (every rank together).
 * :class:`RunLock` (:mod:`.run_lock`): one run per output folder (a context the trainer holds during ``run()``).
 """
 
 from __future__ import annotations
 
+from raddino_monai.engines.handlers.bad_files import DEFAULT_MAX_BAD_FRACTION, BadFileHandler
 from raddino_monai.engines.handlers.checkpoint import (
     EXISTING_CHECKPOINT_POLICIES,
     CheckpointFolderError,
+    CheckpointWriteError,
+    ResumeMismatchError,
     SSLCheckpointHandler,
     capture_rng_state,
     checkpoint_run_id,
@@ -33,8 +38,12 @@ from raddino_monai.engines.handlers.tensorboard import SSLTensorBoardHandler
 from raddino_monai.engines.handlers.throughput import ThroughputMonitor
 
 __all__ = [
+    "BadFileHandler",
+    "DEFAULT_MAX_BAD_FRACTION",
     "EXISTING_CHECKPOINT_POLICIES",
     "CheckpointFolderError",
+    "ResumeMismatchError",
+    "CheckpointWriteError",
     "LOCK_NAME",
     "RunLock",
     "RunLockedError",

@@ -18,6 +18,11 @@ run* are kept (a new one is complete before an old one is deleted); another run'
 run in a folder that holds another run's checkpoints stops with a message (``existing="refuse"``, default) or moves
 them into ``previous_<run id>/`` first (``existing="move_aside"``), so ``latest_checkpoint`` can never return an
 older run's file. Checkpoints written before run ids existed count as one unnamed run.
+
+Resume checks: every checkpoint stores its run signature (:mod:`.run_signature`: epoch length, world size, global
+batch, datalist fingerprint, recipe hash). Resuming with a different one raises :class:`ResumeMismatchError`, which
+says what differs (exact resume would silently replay another data order); ``allow_changes=True`` accepts a
+deliberate change with a warning.
 """
 
 from __future__ import annotations
@@ -46,10 +51,13 @@ from raddino_monai.engines.fsdp import (
     optimizer_state_dict,
 )
 from raddino_monai.engines.handlers._rank import is_main_process
+from raddino_monai.engines.handlers.run_signature import run_signature, signature_differences
 
 __all__ = [
     "EXISTING_CHECKPOINT_POLICIES",
     "CheckpointFolderError",
+    "ResumeMismatchError",
+    "CheckpointWriteError",
     "SSLCheckpointHandler",
     "find_checkpoints",
     "latest_checkpoint",
@@ -69,6 +77,15 @@ logger = logging.getLogger(__name__)
 
 class CheckpointFolderError(RuntimeError):
     """A checkpoint folder holds another run's checkpoints; the message says which and what to do."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, read-only folder); the message names it and the last good one."""
+
+
+class ResumeMismatchError(RuntimeError):
+    """The checkpoint to resume was written by a run with another epoch length, world size, global batch, datalist
+    or recipe; the message lists each difference."""
 
 
 def find_checkpoints(save_dir: str | os.PathLike[str], run_id: str | None = None) -> list[Path]:
@@ -183,6 +200,9 @@ class SSLCheckpointHandler:
             checkpoints: ``"refuse"`` (raise :class:`CheckpointFolderError`) or ``"move_aside"`` (move them and
             their sidecars into ``save_dir/previous_<run id>/``, with a log message); see
             :data:`EXISTING_CHECKPOINT_POLICIES`.
+        allow_changes: resume even when the run signature differs from the checkpoint's (a deliberate change, e.g.
+            more GPUs or a longer datalist; logged as a warning, and the data order is then not the interrupted
+            run's); default: refuse with :class:`ResumeMismatchError`.
 
     Attributes:
         run_id: this run's id (set at ``Events.STARTED``).
@@ -204,6 +224,7 @@ class SSLCheckpointHandler:
         load_path: str | os.PathLike[str] | None = None,
         save_final: bool = True,
         existing: str = "refuse",
+        allow_changes: bool = False,
     ) -> None:
         if n_saved < 1 or save_interval < 0:
             raise ValueError(f"need n_saved >= 1 and save_interval >= 0, found {n_saved} and {save_interval}.")
@@ -213,6 +234,7 @@ class SSLCheckpointHandler:
         self.save_interval, self.n_saved = save_interval, n_saved
         self.resume, self.load_path, self.save_final = resume, load_path, save_final
         self.existing = existing
+        self.allow_changes = bool(allow_changes)
         self.resumed_from: Path | None = None
         self.run_id: str | None = None
 
@@ -242,6 +264,7 @@ class SSLCheckpointHandler:
             "iteration": engine.state.iteration,
             "epoch_length": engine.state.epoch_length,
             "rng": capture_rng_state(),
+            "signature": run_signature(engine),
         }
 
     def start(self, engine: Engine) -> None:
@@ -307,8 +330,21 @@ class SSLCheckpointHandler:
             return path
         state = {**(gathered if gathered is not None else self.state_dict(engine)), "run_id": self.run_id}
         sidecar = {"run_id": self.run_id, "iteration": int(engine.state.iteration), "host": socket.gethostname(),
-                   "pid": os.getpid(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        _atomic_save(state, path, sidecar)
+                   "pid": os.getpid(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   "signature": state["signature"]}
+        try:
+            _atomic_save(state, path, sidecar)
+        except OSError as err:  # disk full, read-only or vanished folder: keep the last good checkpoint, say so
+            for partial in (path.with_name(path.name + ".tmp"), _sidecar(path).with_name(_sidecar(path).name + ".tmp")):
+                partial.unlink(missing_ok=True)
+            if not path.exists():
+                _sidecar(path).unlink(missing_ok=True)
+            last = self._last_saved(engine)
+            kept = f"the last good checkpoint {last} is intact" if last else "no earlier checkpoint of this run exists"
+            raise CheckpointWriteError(
+                f"could not write checkpoint {path} ({type(err).__name__}: {err}); {kept}. Free space or make "
+                f"{self.save_dir} writable, then resume."
+            ) from err
         engine.state.last_checkpoint = path  # type: ignore[attr-defined]
         for old in find_checkpoints(self.save_dir, self.run_id)[: -self.n_saved]:
             old.unlink(missing_ok=True)
@@ -326,6 +362,7 @@ class SSLCheckpointHandler:
             FileNotFoundError: ``load_path`` was given and does not exist.
             RuntimeError: the checkpoint's tensors do not fit the model (written with another recipe); the message
                 names the file and the first mismatches.
+            ResumeMismatchError: the run signature differs (see the class docstring) and ``allow_changes`` is off.
         """
         if self.load_path is not None:
             if not Path(self.load_path).is_file():
@@ -339,6 +376,7 @@ class SSLCheckpointHandler:
         if found is None:
             return
         path, ckpt = found
+        self._check_signature(path, ckpt, engine)
         self._adopt_run(path, ckpt)
         try:
             load_model_state_dict(self._model(engine), ckpt["model"])
@@ -364,6 +402,26 @@ class SSLCheckpointHandler:
             sampler.resume(epoch=iteration // epoch_length, skip=(iteration % epoch_length) * int(loader.batch_size))
         self.resumed_from = path
         logger.info("Resumed SSL training from %s (iteration %d, run %s).", path, iteration, self.run_id)
+
+    def _check_signature(self, path: Path, ckpt: dict[str, Any], engine: Engine) -> None:
+        saved = ckpt.get("signature")
+        if not isinstance(saved, dict):
+            logger.warning("%s stores no run signature (written by an older version): resuming without checking "
+                           "epoch length, world size, global batch, datalist and recipe.", path)
+            return
+        differences = signature_differences(saved, run_signature(engine))
+        if not differences:
+            return
+        listed = "; ".join(differences)
+        if self.allow_changes:
+            logger.warning("Resuming %s although the run changed (allow_changes=True): %s. The data order is not "
+                           "the interrupted run's.", path, listed)
+            return
+        raise ResumeMismatchError(
+            f"{path} was written by a run that differs from this one: {listed}. Resuming would not continue that run "
+            "exactly. Restore the original settings, start in a new output folder, or pass allow_changes=True "
+            "(bundle: --allow_resume_changes true) to accept the change deliberately."
+        )
 
     def _adopt_run(self, path: Path, ckpt: dict[str, Any]) -> None:
         """Continue the resumed checkpoint's run id; a checkpoint from before run ids gets a new id, and it and the

@@ -6,6 +6,10 @@ The lock is ``<folder>/.run.lock``, held with an exclusive ``fcntl.flock`` for a
 stale-lock heuristics are needed. POSIX only (``fcntl``); on network file systems it is as reliable as their
 ``flock`` (NFSv4: yes).
 
+Under ``torch.distributed`` only rank 0 takes the lock (the ranks of one job share the folder by design; a lock per
+rank would make rank 1 of the same job refuse its own rank 0). A second job is refused by its rank 0, whose error
+ends the job (torchrun stops the remaining ranks).
+
 Use it as a context manager around any run, or pass it to :class:`~raddino_monai.engines.SSLTrainer`
 (``run_lock=``), which holds it for the whole of ``trainer.run()`` (the bundle does this for ``output_dir``).
 
