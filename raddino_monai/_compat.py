@@ -62,6 +62,14 @@ MOVED: dict[str, str] = {
     **{f"raddino_monai.data.sample.{n}": f"raddino_monai.data.sample_data.{n}" for n in (
         "SAMPLE_DICOMS", "sample_data_dir", "sample_datalist_path", "sample_dicom_paths", "load_sample_datalist")},
     "raddino_monai.losses.centering.TeacherTargetLoss": "raddino_monai.losses.teacher_target.TeacherTargetLoss",
+    # the ECAMP network pieces moved into their own subpackage (models/ecamp/, like models/convirt/)
+    **{f"raddino_monai.models.{module}.{n}": f"raddino_monai.models.ecamp.{module}.{n}" for module, names in (
+        ("mae_masking", ("PatchMasking", "random_masking", "encode_visible", "patchify", "unpatchify")),
+        ("mae_decoder", ("ViTBlock", "MAEDecoder", "mae_init_")),
+        ("sr_head", ("InterpolateConvSR", "box_region_map")),
+        ("context_fusion", ("ImageCrossAttention", "ContextFusionLayer", "additive_padding_mask")),
+        ("report_decoder", ("ecamp_bert_config", "ReportDecoder", "build_report_decoder", "ECAMP_BERT_DEFAULTS")),
+    ) for n in names},
 }
 
 
