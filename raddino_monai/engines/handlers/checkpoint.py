@@ -352,7 +352,7 @@ class SSLCheckpointHandler:
         if hasattr(sampler, "resume"):
             sampler.resume(epoch=iteration // epoch_length, skip=(iteration % epoch_length) * int(loader.batch_size))
         self.resumed_from = path
-        logger.info("Resumed SSL training from %s (iteration %d, run %s).", path, iteration, self.run_id)
+        logger.info("Resumed training from %s (iteration %d, run %s).", path, iteration, self.run_id)
 
     def _adopt_run(self, path: Path, ckpt: dict[str, Any]) -> None:
         """Continue the resumed checkpoint's run id; a checkpoint from before run ids gets a new id, and it and the

@@ -1,7 +1,9 @@
-"""TeacherExportHandler: periodically export the teacher backbone as a Hugging Face folder and a bundle model.pt.
+"""TeacherExportHandler: periodically export the trained encoder as a Hugging Face folder and a bundle model.pt.
 
-The teacher (EMA) backbone is the model people use after DINO-style pretraining ([DV2] evaluates the teacher;
-RAD-DINO released it). Each export writes, on rank 0:
+The encoder is the model's ``exported_backbone()`` (:func:`raddino_monai.engines.exported_backbone`): for
+``StudentTeacher`` the teacher (EMA) backbone, the model people use after DINO-style pretraining ([DV2] evaluates the
+teacher; RAD-DINO released it); for other pretraining models (ConVIRT, ECAMP) their image backbone. Each export
+writes, on rank 0:
 
 * ``hf_dir``: ``config.json``, ``model.safetensors`` (released microsoft/rad-dino naming) and
   ``preprocessor_config.json``, loadable with plain ``transformers.AutoModel.from_pretrained`` (via
@@ -21,13 +23,14 @@ import torch
 from ignite.engine import Engine, Events
 
 from raddino_monai.engines.handlers._rank import is_main_process
+from raddino_monai.engines.pretrain_trainer import exported_backbone
 from raddino_monai.models import export_hf_folder
 
 __all__ = ["TeacherExportHandler"]
 
 
 class TeacherExportHandler:
-    """Export the teacher backbone every ``interval`` iterations and when the run completes.
+    """Export the model's ``exported_backbone()`` every ``interval`` iterations and when the run completes.
 
     Args:
         hf_dir: output HF model folder.
@@ -57,10 +60,12 @@ class TeacherExportHandler:
         engine.add_event_handler(Events.COMPLETED, self.export)
 
     def export(self, engine: Engine) -> Path:
-        """Write the HF folder (and ``model_path``) from the current teacher; returns the folder."""
-        network = engine.network  # type: ignore[attr-defined]
-        model = network.module if hasattr(network, "module") else network
-        backbone = model.teacher["backbone"]
+        """Write the HF folder (and ``model_path``) from the current exported backbone; returns the folder.
+
+        Raises:
+            TypeError: the model has no ``exported_backbone()`` returning a ``RadDinoBackbone``.
+        """
+        backbone = exported_backbone(engine.network)  # type: ignore[attr-defined]
         tmp = self.hf_dir.with_name(self.hf_dir.name + ".tmp")
         old = self.hf_dir.with_name(self.hf_dir.name + ".old")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""TeacherSnapshots: keep copies of the teacher backbone during a run, to probe how the features evolve (rank 0).
+"""TeacherSnapshots: keep copies of the exported backbone (the teacher for SSL) during a run, to probe how the features evolve (rank 0).
 
 ``tools/ssl_evidence.py --probe_every N`` uses it to draw the probe accuracy against the iteration from one run
 (a schedule rescaled to a shorter run is a different run, so separate runs of different lengths do not give that
@@ -11,7 +11,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from raddino_monai.engines.handlers._rank import is_main_process
-from raddino_monai.engines.ssl_trainer import unwrap_model
+from raddino_monai.engines.pretrain_trainer import exported_backbone
 
 __all__ = ["TeacherSnapshots"]
 
@@ -45,6 +45,6 @@ class TeacherSnapshots:
 
     def snapshot(self, engine: Engine) -> None:
         """Store a CPU copy of the current teacher backbone under the iteration number."""
-        backbone = unwrap_model(engine.network).teacher["backbone"]
+        backbone = exported_backbone(engine.network)
         state = backbone.state_dict()
         self.states[engine.state.iteration] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
