@@ -29,6 +29,7 @@ from typing import Any
 
 from raddino_monai.models.ecamp.model import ECAMPConfig
 from raddino_monai.ssl.config import PRECISIONS
+from raddino_monai.ssl.schedules import CosineSchedule, OptimSchedules
 from raddino_monai.transforms.ecamp_augment import ECAMPAugmentConfig
 from raddino_monai.transforms.entity_mlm import EntityMLMConfig
 
@@ -215,6 +216,36 @@ class ECAMPPretrainConfig:
                 value = dataclasses.replace(getattr(self, name), **value)
             out[name] = value
         return dataclasses.replace(self, **out)
+
+    def total_iters(self, iters_per_epoch: int) -> int:
+        """Iterations of the run: ``schedule.epochs * iters_per_epoch``."""
+        return self.schedule.epochs * int(iters_per_epoch)
+
+    def build_schedules(self, iters_per_epoch: int) -> OptimSchedules:
+        """Per-iteration lr and weight decay ([ECAMP] ``util/lr_sched.py``): linear warm-up from 0 over
+        ``warmup_epochs``, then a half-cycle cosine to ``min_lr`` that would end at ``cosine_epochs``; constant weight
+        decay (its groups' ``wd_multiplier`` takes it off 1-D parameters).
+
+        Args:
+            iters_per_epoch: optimiser steps per epoch (the loader's length).
+
+        Raises:
+            ValueError: ``iters_per_epoch < 1``.
+
+        Example:
+            >>> s = ECAMPPretrainConfig().build_schedules(10)
+            >>> round(s(0).lr, 12), round(s(400).lr, 12), round(s(1199).lr / 1.5e-4, 3)
+            (0.0, 0.00015, 0.501)
+        """
+        if iters_per_epoch < 1:
+            raise ValueError(f"iters_per_epoch must be >= 1, found {iters_per_epoch} (an empty loader?).")
+        sched, optim = self.schedule, self.optim
+        length = sched.cosine_epochs * iters_per_epoch
+        warmup = sched.warmup_epochs * iters_per_epoch
+        # the cosine part is ECAMP's exactly; the linspace warm-up (0 -> peak over warmup iterations, ends included)
+        # reaches the peak one iteration before ECAMP's lr * t / warmup does
+        lr = CosineSchedule(optim.lr, optim.min_lr, length, warmup_iters=warmup)
+        return OptimSchedules(lr, CosineSchedule(optim.weight_decay, optim.weight_decay, length))
 
     @classmethod
     def from_recipe(cls, name: str = "ecamp", **changes: Any) -> ECAMPPretrainConfig:

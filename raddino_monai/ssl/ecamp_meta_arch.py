@@ -90,10 +90,10 @@ class ECAMPMetaArch(nn.Module):
             pad_token_id: the tokenizer's padding id.
             text_model: local BERT folder; overrides ``config.text_model``.
         """
+        folder = text_model or config.text_model
         model = build_ecamp_model(
-            config.backbone, vocab_size=vocab_size, backbone_weights=config.backbone_weights,
-            text_model=text_model or config.text_model, config=config.model, text_overrides=dict(config.bert),
-            pad_token_id=pad_token_id,
+            config.backbone, vocab_size=vocab_size, backbone_weights=config.backbone_weights, text_model=folder,
+            config=config.model, text_overrides=None if folder else dict(config.bert), pad_token_id=pad_token_id,
         )
         return cls(model, config.loss)
 
