@@ -170,26 +170,25 @@ def ecamp_tokenizer(config: ECAMPPretrainConfig, reports: Sequence[str], folder:
 
 
 def ecamp_dataloader(
-    items: Sequence[Mapping[str, Any]],
-    transform: Any,
+    dataset: Any,
     config: ECAMPPretrainConfig,
     num_workers: int = 0,
     world_size: int = 1,
     rank: int = 0,
 ) -> DataLoader:
-    """Seeded, resumable loader: each item's draws derive from ``(config.seed, epoch, index)``
+    """Seeded, resumable loader over a MONAI dataset of ECAMP items (e.g. ``Dataset(items, ecamp_transforms(...))``):
+    each item's draws derive from ``(config.seed, epoch, index)``
     (:class:`~raddino_monai.data.samplers.SeededDataset`), the order from ``(seed, epoch)``; ``drop_last`` as ECAMP
     (``main_pretrain.py`` line 228). The batch is ``min(batch_size_per_gpu, items per rank)`` so a small datalist
     still gives one batch per epoch.
 
     Raises:
-        ValueError: no items.
+        ValueError: an empty dataset.
     """
-    if not items:
-        raise ValueError("ecamp_dataloader: no items.")
-    dataset = Dataset(list(items), transform=transform)
+    if len(dataset) == 0:
+        raise ValueError("ecamp_dataloader: the dataset is empty.")
     sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
-    batch = min(config.optim.batch_size_per_gpu, max(1, len(items) // world_size))
+    batch = min(config.optim.batch_size_per_gpu, max(1, len(dataset) // world_size))
     return DataLoader(SeededDataset(dataset, seed=config.seed), batch_size=batch, sampler=sampler,
                       num_workers=num_workers, collate_fn=list_data_collate, drop_last=True,
                       pin_memory=torch.cuda.is_available())
@@ -244,11 +243,10 @@ def build_ecamp_trainer(
     entity_fn = ecamp_entity_fn(cfg.entity_source)
     tokenizer = ecamp_tokenizer(cfg, [i["report"] for i in items] + [entity_fn(i["report"]) for i in items],
                                 out / "tokenizer")
-    torch.manual_seed(cfg.seed)  # the network's random init
     meta = ECAMPMetaArch.from_config(cfg, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     region = "sr_region" if "sr_region" in items[0] else None
     transform = ecamp_transforms(cfg, tokenizer, entity_fn, meta.model.backbone.patch_size, region_key=region)
-    loader = ecamp_dataloader(items, transform, cfg, num_workers=num_workers)
+    loader = ecamp_dataloader(Dataset(items, transform=transform), cfg, num_workers=num_workers)
     optimizer = torch.optim.AdamW(meta.param_groups(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
     return PretrainTrainer(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from raddino_monai.losses.masked_pixel import MaskedPixelLoss
@@ -82,7 +83,8 @@ class ECAMPMetaArch(nn.Module):
     @classmethod
     def from_config(cls, config: ECAMPPretrainConfig, *, vocab_size: int | None = None, pad_token_id: int = 0,
                     text_model: str | None = None) -> ECAMPMetaArch:
-        """Build the network from local files only (:func:`~raddino_monai.models.ecamp.build_ecamp_model`).
+        """Build the network from local files only (:func:`~raddino_monai.models.ecamp.build_ecamp_model`); its random
+        initialisation is drawn from ``config.seed`` inside a forked RNG (the caller's random state is untouched).
 
         Args:
             config: the recipe (encoder name and weights, network, BERT sizes, losses).
@@ -91,10 +93,12 @@ class ECAMPMetaArch(nn.Module):
             text_model: local BERT folder; overrides ``config.text_model``.
         """
         folder = text_model or config.text_model
-        model = build_ecamp_model(
-            config.backbone, vocab_size=vocab_size, backbone_weights=config.backbone_weights, text_model=folder,
-            config=config.model, text_overrides=None if folder else dict(config.bert), pad_token_id=pad_token_id,
-        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = build_ecamp_model(
+                config.backbone, vocab_size=vocab_size, backbone_weights=config.backbone_weights, text_model=folder,
+                config=config.model, text_overrides=None if folder else dict(config.bert), pad_token_id=pad_token_id,
+            )
         return cls(model, config.loss)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
