@@ -191,7 +191,8 @@ def ecamp_dataloader(
     batch = min(config.optim.batch_size_per_gpu, max(1, len(dataset) // world_size))
     return DataLoader(SeededDataset(dataset, seed=config.seed), batch_size=batch, sampler=sampler,
                       num_workers=num_workers, collate_fn=list_data_collate, drop_last=True,
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(config.seed))  # worker seeds off the global RNG
 
 
 def ecamp_handlers(
@@ -234,7 +235,11 @@ def build_ecamp_trainer(
     log_interval: int = 10,
     split: str | None = "training",
 ) -> PretrainTrainer:
-    """The :class:`~raddino_monai.engines.PretrainTrainer` of an ECAMP run (see :func:`ecamp_pretrain_job`)."""
+    """The :class:`~raddino_monai.engines.PretrainTrainer` of an ECAMP run (see :func:`ecamp_pretrain_job`).
+
+    Seeds the global torch RNG with ``config.seed`` ([ECAMP] ``main_pretrain.py`` line 190, ``torch.manual_seed``):
+    dropout draws from it; a resumed run restores the checkpoint's RNG state over it.
+    """
     cfg = as_ecamp_config(config)
     items, _ = load_ecamp_items(items_or_datalist, split=split)
     out = Path(output_dir)
@@ -247,6 +252,7 @@ def build_ecamp_trainer(
     region = "sr_region" if "sr_region" in items[0] else None
     transform = ecamp_transforms(cfg, tokenizer, entity_fn, meta.model.backbone.patch_size, region_key=region)
     loader = ecamp_dataloader(Dataset(items, transform=transform), cfg, num_workers=num_workers)
+    torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(meta.param_groups(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                   weight_decay=cfg.optim.weight_decay)
     return PretrainTrainer(
