@@ -44,12 +44,13 @@ def synthetic_report(item: Mapping[str, Any]) -> str:
     """A short synthesized report for one datalist item (see the module docstring: not real report text).
 
     Args:
-        item: datalist entry with ``image`` (seeds the draw) and optional ``finding`` / ``label`` and ``view``.
+        item: datalist entry with ``image`` (its file name seeds the draw) and optional ``finding`` / ``label`` and ``view``.
 
     Returns:
         view sentence (when the view is known) + finding sentence + heart sentence + pleura sentence.
     """
-    rng = np.random.RandomState(zlib.crc32(str(item.get("image", "")).encode()))
+    name = str(item.get("image", "")).replace("\\", "/").rsplit("/", 1)[-1]  # the file name: same on every machine
+    rng = np.random.RandomState(zlib.crc32(name.encode()))
     finding = str(item.get("finding") or item.get("label") or "")
     options = FINDING_PHRASES.get(finding, _OTHER)
     parts = []
