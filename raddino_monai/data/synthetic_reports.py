@@ -44,7 +44,8 @@ def synthetic_report(item: Mapping[str, Any]) -> str:
     """A short synthesized report for one datalist item (see the module docstring: not real report text).
 
     Args:
-        item: datalist entry with ``image`` (its file name seeds the draw) and optional ``finding`` / ``label`` and ``view``.
+        item: datalist entry with ``image`` (its file name seeds the draw) and optional ``finding`` / ``label``
+            and ``view``.
 
     Returns:
         view sentence (when the view is known) + finding sentence + heart sentence + pleura sentence.

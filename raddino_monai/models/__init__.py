@@ -1,6 +1,6 @@
 """ViT backbones (transformers Dinov2Model behind a timm-style interface), named architectures, weight I/O, and the
-ECAMP pretraining network (``models/ecamp/``: MAE masking + decoder, super-resolution head, image-conditioned BERT report decoder).
-ConVIRT's pieces are in ``models/convirt/``.
+ECAMP pretraining network (``models/ecamp/``: MAE masking + decoder, super-resolution head, image-conditioned BERT
+report decoder). ConVIRT's pieces are in ``models/convirt/``.
 
 Example::
 

@@ -1,4 +1,5 @@
-"""Deprecated location: moved to :mod:`raddino_monai.models.ecamp.context_fusion` (the ECAMP pieces live in ``models/ecamp/``).
+"""Deprecated location: moved to :mod:`raddino_monai.models.ecamp.context_fusion`
+(the ECAMP pieces live in ``models/ecamp/``).
 
 Importing a name from here still works and emits a ``DeprecationWarning`` naming the new location.
 """
