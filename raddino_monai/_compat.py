@@ -64,6 +64,14 @@ MOVED: dict[str, str] = {
     "raddino_monai.losses.centering.TeacherTargetLoss": "raddino_monai.losses.teacher_target.TeacherTargetLoss",
     # one sentence splitter, in the lowest layer (labeler, truncation and ConVIRT share it)
     "raddino_monai.data.report_text.split_sentences": "raddino_monai.transforms.text.split_sentences",
+    # the ECAMP network pieces moved into their own subpackage (models/ecamp/, like models/convirt/)
+    **{f"raddino_monai.models.{module}.{n}": f"raddino_monai.models.ecamp.{module}.{n}" for module, names in (
+        ("mae_masking", ("PatchMasking", "random_masking", "encode_visible", "patchify", "unpatchify")),
+        ("mae_decoder", ("ViTBlock", "MAEDecoder", "mae_init_")),
+        ("sr_head", ("InterpolateConvSR", "box_region_map")),
+        ("context_fusion", ("ImageCrossAttention", "ContextFusionLayer", "additive_padding_mask")),
+        ("report_decoder", ("ecamp_bert_config", "ReportDecoder", "build_report_decoder", "ECAMP_BERT_DEFAULTS")),
+    ) for n in names},
 }
 
 

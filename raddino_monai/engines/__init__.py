@@ -1,6 +1,7 @@
-"""MONAI engines for RAD-DINO pretraining: :class:`SSLTrainer` (a ``SupervisedTrainer``) and its handlers
-(:mod:`.handlers`); FSDP2 sharding of the model (:mod:`.fsdp`). The batch pipeline it consumes (seeded sampler, dataset wrapper, SSL collate) is in
-:mod:`raddino_monai.data`.
+"""MONAI engines for pretraining: :class:`PretrainTrainer` (a ``SupervisedTrainer`` for any model whose forward
+returns ``{"loss": total, <terms>}``), :class:`SSLTrainer` (its teacher-student subclass) and their handlers
+(:mod:`.handlers`); FSDP2 sharding of the model (:mod:`.fsdp`). The batch pipeline it consumes (seeded sampler,
+dataset wrapper, SSL collate) is in :mod:`raddino_monai.data`.
 
 Example::
 
@@ -11,6 +12,14 @@ Example::
 from __future__ import annotations
 
 from raddino_monai._compat import moved_names
+from raddino_monai.engines.pretrain_trainer import (
+    PretrainModel,
+    PretrainTrainer,
+    exported_backbone,
+    prepare_tensor_batch,
+    scalar_terms,
+    unwrap_network,
+)
 from raddino_monai.engines.data_order import SeededSSLCollate  # deprecated alias of data.collate.SSLCollate
 from raddino_monai.engines.fsdp import FSDPConfig, shard_student_teacher
 from raddino_monai.engines.ssl_trainer import (
@@ -26,10 +35,16 @@ __getattr__ = moved_names(__name__)  # ResumableDistributedSampler, SeededDatase
 __all__ = [
     "AUTOCAST_DTYPES",
     "FSDPConfig",
+    "PretrainModel",
+    "PretrainTrainer",
     "SSL_BATCH_KEYS",
     "SSLTrainer",
     "SeededSSLCollate",
+    "exported_backbone",
     "prepare_ssl_batch",
     "shard_student_teacher",
+    "prepare_tensor_batch",
+    "scalar_terms",
     "unwrap_model",
+    "unwrap_network",
 ]

@@ -1,11 +1,13 @@
-"""SSLTrainer: a MONAI ``SupervisedTrainer`` whose iteration is one DINOv2 teacher-student step.
+"""SSLTrainer: a :class:`~raddino_monai.engines.PretrainTrainer` whose iteration is one DINOv2 teacher-student step.
 
 Per iteration ([DV2] ``train/train.py``): schedule values for this iteration -> optimizer groups; prepare batch;
 teacher forward (targets, no grad) and student forward inside autocast; losses in fp32; backward (GradScaler for
 fp16); gradient clipping per student submodule ([DV2] ``clip_grad`` 3.0); optimizer step; EMA update of the teacher.
 ``IterationEvents`` fire as in MONAI (FORWARD_COMPLETED, LOSS_COMPLETED, BACKWARD_COMPLETED after clipping,
 MODEL_COMPLETED after the step and EMA), so MONAI/ignite handlers and ours (checkpoint, NaN guard, TensorBoard,
-export) plug in as usual.
+export) plug in as usual. The step itself is :class:`PretrainTrainer`'s; this class fills its hooks: the forward
+takes the SSL collate's crops and the scheduled teacher temperature, the batch size counts images (not crops), and
+``after_step`` is the teacher's EMA update with the scheduled momentum.
 
 ``engine.state.output`` holds ``"loss"`` (detached total), ``"losses"`` (every term and monitor as floats),
 ``"schedule"`` (:class:`~raddino_monai.ssl.schedules.ScheduleValues`), ``"grad_norms"`` (pre-clip norm per
@@ -21,26 +23,20 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from ignite.engine import Events
-from monai.engines import SupervisedTrainer
-from monai.engines.utils import IterationEvents
 from monai.inferers import Inferer
-from monai.utils import CommonKeys as Keys
 from torch import nn
-from torch.distributed.tensor import DTensor
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from raddino_monai.engines.pretrain_trainer import PretrainTrainer, unwrap_network
 from raddino_monai.models.init_warning import warn_if_random_init
 from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.meta_arch import StudentTeacher
-from raddino_monai.ssl.param_groups import apply_schedule_values
-from raddino_monai.ssl.schedules import SSLSchedules
+from raddino_monai.ssl.schedules import ScheduleValues, SSLSchedules
 
 if TYPE_CHECKING:  # the handlers package imports this module
     from raddino_monai.engines.handlers.run_lock import RunLock
@@ -59,7 +55,7 @@ def unwrap_model(network: nn.Module) -> StudentTeacher:
     Raises:
         TypeError: the network is not a StudentTeacher.
     """
-    model = network.module if isinstance(network, DistributedDataParallel) else network
+    model = unwrap_network(network)
     if not isinstance(model, StudentTeacher):
         raise TypeError(f"SSLTrainer needs a StudentTeacher (optionally DDP-wrapped), found {type(model).__name__}.")
     return model
@@ -92,7 +88,7 @@ def prepare_ssl_batch(
     }
 
 
-class SSLTrainer(SupervisedTrainer):
+class SSLTrainer(PretrainTrainer):
     """Teacher-student SSL trainer (DINO + iBOT + KoLeo) on MONAI engines.
 
     Args:
@@ -142,34 +138,23 @@ class SSLTrainer(SupervisedTrainer):
         **kwargs: Any,
     ) -> None:
         model = unwrap_model(network)
-        precision = model.config.precision if precision is None else precision
-        clip_grad = model.config.optim.clip_grad if clip_grad is None else clip_grad
-        if precision not in AUTOCAST_DTYPES:
-            raise ValueError(f"precision={precision!r} is not valid; valid values are {sorted(AUTOCAST_DTYPES)}.")
-        device = torch.device(device)
-        if precision == "fp16" and device.type != "cuda":
-            raise ValueError(f"precision='fp16' needs a CUDA device (GradScaler), found {device}; use 'bf16'.")
         super().__init__(
             device=device,
             max_epochs=max_epochs,
             train_data_loader=train_data_loader,
             network=network,
             optimizer=optimizer,
-            loss_function=None,  # not called: StudentTeacher.forward returns the losses
+            schedules=schedules,
             epoch_length=epoch_length,
+            precision=model.config.precision if precision is None else precision,
+            clip_grad=model.config.optim.clip_grad if clip_grad is None else clip_grad,
             non_blocking=non_blocking,
             prepare_batch=prepare_batch,
             inferer=inferer,
             train_handlers=train_handlers,
-            amp=False,
-            decollate=False,
+            run_lock=run_lock,
             **kwargs,
         )
-        self.schedules = schedules
-        self.precision = precision
-        self.clip_grad = clip_grad
-        self.grad_scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        self.run_lock = run_lock
         self.add_event_handler(Events.STARTED, self._warn_if_random_init)  # after the handlers' STARTED (resume)
 
     def _warn_if_random_init(self, engine: SSLTrainer) -> None:
@@ -179,82 +164,26 @@ class SSLTrainer(SupervisedTrainer):
             backbone = engine.model.config.backbone
             warn_if_random_init(backbone.name, backbone.weights, backbone.overrides.get("image_size"))
 
-    def run(self) -> None:  # type: ignore[override]
-        """Train (MONAI ``Workflow.run``), holding :attr:`run_lock` throughout when one is given.
-
-        Raises:
-            RunLockedError: another live process holds the output folder.
-        """
-        if self.run_lock is None:
-            super().run()
-            return
-        with self.run_lock:
-            super().run()
-
     @property
     def model(self) -> StudentTeacher:
         """The unwrapped :class:`StudentTeacher`."""
         return unwrap_model(self.network)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        dtype = AUTOCAST_DTYPES[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.state.device.type, dtype=dtype)
+    def forward_losses(self, batch: Mapping[str, Any], values: ScheduleValues) -> Mapping[str, Any]:
+        """Teacher targets and student losses of the SSL batch at this iteration's teacher temperature."""
+        return self.inferer(
+            batch["global_crops"],
+            self.network,
+            batch.get("local_crops"),
+            batch.get("masks"),
+            batch.get("masks_weight"),
+            teacher_temp=values.teacher_temp,
+        )
 
-    def _clip_gradients(self) -> dict[str, float]:
-        """Unscale (fp16) and clip each student submodule; returns the pre-clip norms."""
-        if self.grad_scaler is not None:
-            self.grad_scaler.unscale_(self.optimizer)
-        norms = {}
-        for name, module in self.model.student_submodules().items():
-            params = [p for p in module.parameters() if p.grad is not None]
-            if not params:
-                continue
-            max_norm = self.clip_grad if self.clip_grad > 0 else float("inf")
-            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # FSDP2 shards: a DTensor, reduced over ranks
-            norms[name] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
-        return norms
+    def batch_size_of(self, batch: Mapping[str, Any]) -> int:
+        """Images in this rank's batch (global crops / crops per image)."""
+        return int(batch["global_crops"].shape[0]) // self.model.n_global_crops
 
-    def _iteration(self, engine: SSLTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
-        """One SSL step; see the module docstring for the order and the output dict.
-
-        Raises:
-            ValueError: ``batchdata`` is None.
-        """
-        if batchdata is None:
-            raise ValueError("Must provide batch data for current iteration.")
-        values = engine.schedules(engine.state.iteration - 1)
-        apply_schedule_values(engine.optimizer, values.lr, values.weight_decay, values.last_layer_lr)
-        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
-        engine.network.train()
-        engine.optimizer.zero_grad(set_to_none=True)
-        with engine._autocast():
-            losses = engine.inferer(
-                batch["global_crops"],
-                engine.network,
-                batch.get("local_crops"),
-                batch.get("masks"),
-                batch.get("masks_weight"),
-                teacher_temp=values.teacher_temp,
-            )
-        engine.state.output = {
-            Keys.LOSS: losses["loss"].detach(),
-            "losses": {k: float(v.detach()) for k, v in losses.items()},
-            "schedule": values,
-            "batch_size": batch["global_crops"].shape[0] // engine.model.n_global_crops,
-        }
-        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-        engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        loss = losses["loss"]
-        (engine.grad_scaler.scale(loss) if engine.grad_scaler is not None else loss).backward()
-        engine.state.output["grad_norms"] = engine._clip_gradients()
-        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-        if engine.grad_scaler is not None:
-            engine.grad_scaler.step(engine.optimizer)
-            engine.grad_scaler.update()
-        else:
-            engine.optimizer.step()
-        engine.model.update_teacher(values.momentum)
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
-        return engine.state.output
+    def after_step(self, values: ScheduleValues) -> None:
+        """EMA update of the teacher with the scheduled momentum."""
+        self.model.update_teacher(values.momentum)

@@ -3,6 +3,8 @@ evaluation and inference code.
 
 * :mod:`.ssl_evidence`: pretrain a tiny ViT on CPU, then probe its teacher against random init (``tools/ssl_evidence.py``);
   :mod:`.evidence_summary` (per-run and over-seeds summaries, paired sign test), :mod:`.evidence_plots` (PNG figures).
+* :mod:`.ecamp_pretrain`: ECAMP pretraining on the PretrainTrainer (``ecamp_pretrain_job``: items in, the
+  exported image-encoder HF folder out; the pieces ``bundles/ecamp`` names).
 
 Import the submodule you need, e.g. ``from raddino_monai.experiments.ssl_evidence import ssl_evidence``; this package
 file imports nothing, so importing one experiment does not load the others.

@@ -1,5 +1,6 @@
 """ViT backbones (transformers Dinov2Model behind a timm-style interface), named architectures, weight I/O, and the
-ECAMP pretraining model (MAE masking + decoder, super-resolution head, image-conditioned BERT report decoder).
+ECAMP pretraining network (``models/ecamp/``: MAE masking + decoder, super-resolution head, image-conditioned BERT
+report decoder). ConVIRT's pieces are in ``models/convirt/``.
 
 Example::
 
@@ -10,12 +11,8 @@ Example::
 from __future__ import annotations
 
 from raddino_monai.models.backbone import RadDinoBackbone
-from raddino_monai.models.context_fusion import ContextFusionLayer
 from raddino_monai.models.dino_head import DINOHead
-from raddino_monai.models.ecamp import ECAMPConfig, ECAMPModel, build_ecamp_model
 from raddino_monai.models.factory import backbone_from_hf_folder, create_backbone
-from raddino_monai.models.mae_decoder import MAEDecoder
-from raddino_monai.models.mae_masking import PatchMasking, encode_visible, patchify, random_masking, unpatchify
 from raddino_monai.models.init_warning import RandomInitWarning, warn_if_random_init
 from raddino_monai.models.registry import (
     BACKBONE_SPECS,
@@ -24,9 +21,23 @@ from raddino_monai.models.registry import (
     get_backbone_spec,
     list_backbones,
 )
-from raddino_monai.models.report_decoder import ReportDecoder, build_report_decoder
+from raddino_monai.models.ecamp import (
+    ContextFusionLayer,
+    ECAMPConfig,
+    ECAMPModel,
+    InterpolateConvSR,
+    MAEDecoder,
+    PatchMasking,
+    ReportDecoder,
+    box_region_map,
+    build_ecamp_model,
+    build_report_decoder,
+    encode_visible,
+    patchify,
+    random_masking,
+    unpatchify,
+)
 from raddino_monai.models.sincos import sincos_2d_position_embedding
-from raddino_monai.models.sr_head import InterpolateConvSR, box_region_map
 from raddino_monai.models.weights import (
     CheckpointError,
     export_dinov2_safetensors,
@@ -54,7 +65,7 @@ __all__ = [
     "read_backbone_weights",
     "export_hf_folder",
     "export_dinov2_safetensors",
-    # ECAMP (ecamp.py and its parts)
+    # ECAMP (models/ecamp/)
     "ECAMPConfig",
     "ECAMPModel",
     "build_ecamp_model",

@@ -5,6 +5,8 @@
 * :mod:`.ema`: teacher EMA update.
 * :mod:`.param_groups`: AdamW groups with layer-wise lr decay and :func:`apply_schedule_values`.
 * :mod:`.meta_arch`: :class:`StudentTeacher`.
+* :mod:`.ecamp_config`, :mod:`.ecamp_meta_arch`: ECAMP's recipe (:class:`ECAMPPretrainConfig`, ``ECAMP_RECIPES``) and
+  its loss composition (:class:`ECAMPMetaArch`: MIM + SR + MLM).
 
 The losses live in :mod:`raddino_monai.losses`, the DINO head in :mod:`raddino_monai.models.dino_head`, and the
 batch assembly (iBOT masking, SSL collate, seeded sampling) in :mod:`raddino_monai.data`.
@@ -23,6 +25,14 @@ from raddino_monai.ssl.config import (
     ScheduleConfig,
     SSLConfig,
 )
+from raddino_monai.ssl.ecamp_config import (
+    ECAMP_RECIPES,
+    ECAMPLossConfig,
+    ECAMPOptimConfig,
+    ECAMPPretrainConfig,
+    ECAMPScheduleConfig,
+)
+from raddino_monai.ssl.ecamp_meta_arch import ECAMPMetaArch, ecamp_param_groups
 from raddino_monai.ssl.ema import check_same_structure, update_ema
 from raddino_monai.ssl.meta_arch import StudentTeacher
 from raddino_monai.ssl.param_groups import apply_schedule_values, build_param_groups
@@ -30,6 +40,8 @@ from raddino_monai.ssl.schedules import (
     SCALING_RULES,
     CosineSchedule,
     FrozenStartSchedule,
+    OptimSchedules,
+    OptimScheduleValues,
     ScheduleValues,
     SSLSchedules,
     teacher_temp_schedule,
@@ -47,8 +59,17 @@ __all__ = [
     "SSLConfig",
     "ScheduleConfig",
     "StudentTeacher",
+    "ECAMP_RECIPES",
+    "ECAMPLossConfig",
+    "ECAMPOptimConfig",
+    "ECAMPPretrainConfig",
+    "ECAMPScheduleConfig",
+    "ECAMPMetaArch",
+    "ecamp_param_groups",
     "CosineSchedule",
     "FrozenStartSchedule",
+    "OptimSchedules",
+    "OptimScheduleValues",
     "SCALING_RULES",
     "SSLSchedules",
     "ScheduleValues",

@@ -119,6 +119,11 @@ class StudentTeacher(nn.Module):
     def _ibot_head(part: nn.ModuleDict) -> nn.Module:
         return part["ibot_head"] if "ibot_head" in part else part["dino_head"]
 
+    def exported_backbone(self) -> nn.Module:
+        """The backbone kept after pretraining: the teacher's ([DV2] evaluates the teacher; RAD-DINO released it).
+        Export and snapshot handlers write it (:func:`raddino_monai.engines.exported_backbone`)."""
+        return self.teacher["backbone"]
+
     def student_submodules(self) -> dict[str, nn.Module]:
         """Student parts clipped separately ([DV2] ``clip_grad`` per submodule): backbone, dino_head[, ibot_head]."""
         return dict(self.student.items())

@@ -35,6 +35,8 @@ __all__ = [
     "ScheduleValues",
     "SSLSchedules",
     "SCALING_RULES",
+    "OptimScheduleValues",
+    "OptimSchedules",
 ]
 
 
@@ -273,3 +275,70 @@ class SSLSchedules:
         """Each schedule's parameters, for logging."""
         names = ("lr", "weight_decay", "momentum", "teacher_temp", "last_layer_lr")
         return {name: asdict(getattr(self, name)) for name in names}
+
+
+@dataclass(frozen=True)
+class OptimScheduleValues:
+    """Learning rate and weight decay of one iteration (what :class:`~raddino_monai.engines.PretrainTrainer`
+    applies to the optimizer groups; logged under ``schedule/``)."""
+
+    lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class OptimSchedules:
+    """Learning-rate and weight-decay schedules of a pretraining run without a teacher (ConVIRT, ECAMP).
+
+    Pure functions of the iteration, like :class:`SSLSchedules`, so a checkpoint needs no scheduler state and a
+    resumed run gets the same values. The values come from the method's config dataclass; this class has no recipe
+    defaults.
+
+    Example:
+        >>> s = OptimSchedules.cosine(peak_lr=1e-3, min_lr=0.0, weight_decay=0.05, total_iters=10, warmup_iters=2)
+        >>> v = s(1); (v.lr, v.weight_decay)
+        (0.001, 0.05)
+    """
+
+    lr: CosineSchedule
+    weight_decay: CosineSchedule
+
+    @classmethod
+    def constant(cls, *, lr: float, weight_decay: float, total_iters: int) -> OptimSchedules:
+        """The same lr and weight decay at every iteration.
+
+        Raises:
+            ValueError: ``total_iters < 1``.
+        """
+        if total_iters < 1:
+            raise ValueError(f"The run must have >= 1 iteration, found total_iters={total_iters}.")
+        return cls(CosineSchedule(lr, lr, total_iters), CosineSchedule(weight_decay, weight_decay, total_iters))
+
+    @classmethod
+    def cosine(
+        cls,
+        *,
+        peak_lr: float,
+        min_lr: float,
+        weight_decay: float,
+        total_iters: int,
+        warmup_iters: int = 0,
+        weight_decay_end: float | None = None,
+    ) -> OptimSchedules:
+        """Linear warm-up from 0 to ``peak_lr`` (clamped to the run), cosine to ``min_lr``; weight decay cosine from
+        ``weight_decay`` to ``weight_decay_end`` (``None``: constant).
+
+        Raises:
+            ValueError: ``total_iters < 1`` or ``warmup_iters < 0``.
+        """
+        if total_iters < 1 or warmup_iters < 0:
+            raise ValueError(f"need total_iters >= 1 and warmup_iters >= 0, found {total_iters}, {warmup_iters}.")
+        end = weight_decay if weight_decay_end is None else weight_decay_end
+        return cls(
+            CosineSchedule(peak_lr, min_lr, total_iters, warmup_iters=min(warmup_iters, total_iters)),
+            CosineSchedule(weight_decay, end, total_iters),
+        )
+
+    def __call__(self, it: int) -> OptimScheduleValues:
+        """The values at the 0-based iteration ``it``."""
+        return OptimScheduleValues(lr=self.lr.value(it), weight_decay=self.weight_decay.value(it))

@@ -60,6 +60,14 @@ from raddino_monai.transforms.entity_context import (
 )
 from raddino_monai.transforms.entity_mlm import MLM_KEYS, EntityAwareMLM, EntityAwareMLMd, EntityMLMConfig
 
+# --- image side of ECAMP (ecamp_augment.py, mae_noise.py) ---
+from raddino_monai.transforms.ecamp_augment import (
+    ECAMPAugmentConfig,
+    ecamp_augmentations,
+    ecamp_augmentations_array,
+)
+from raddino_monai.transforms.mae_noise import RandMAENoise, RandMAENoised
+
 __all__ = [
     # errors.py, dicom.py, io.py
     "CXRLoadError",
@@ -120,6 +128,11 @@ __all__ = [
     "InsertEntityContext",
     "InsertEntityContextd",
     "keyword_entity_sentence",
+    "ECAMPAugmentConfig",
+    "ecamp_augmentations",
+    "ecamp_augmentations_array",
+    "RandMAENoise",
+    "RandMAENoised",
     "MLM_KEYS",
     "EntityAwareMLM",
     "EntityAwareMLMd",

@@ -1,4 +1,5 @@
-"""Handlers for :class:`~raddino_monai.engines.SSLTrainer` (one per file; side effects on rank 0 only).
+"""Handlers for :class:`~raddino_monai.engines.SSLTrainer` and :class:`~raddino_monai.engines.PretrainTrainer` (one
+per file; side effects on rank 0 only).
 
 * :class:`SSLCheckpointHandler` (:mod:`.checkpoint`): atomic checkpoints, keep-last-N, exact resume.
 * :class:`CollapseMonitor` (:mod:`.collapse`): warn when the DINO teacher targets stay uniform (silent collapse).
@@ -6,7 +7,8 @@
 * :class:`SSLTensorBoardHandler` (:mod:`.tensorboard`): loss terms, schedules, collapse monitors, throughput.
 * :class:`ThroughputMonitor` (:mod:`.throughput`): images/s and data-wait share.
 * :class:`SSLProgressBar` (:mod:`.progress`): tqdm progress bar with the loss.
-* :class:`TeacherExportHandler` (:mod:`.export`): teacher backbone as an HF folder and a bundle ``model.pt``.
+* :class:`TeacherExportHandler` (:mod:`.export`): the model's ``exported_backbone()`` (SSL: the teacher) as an HF
+  folder and a bundle ``model.pt``.
 * :class:`TeacherSnapshots` (:mod:`.snapshots`): in-memory copies of the teacher backbone, for probe curves.
 * :class:`BadFileHandler` (:mod:`.bad_files`): count skipped unreadable files, write ``bad_files.csv``, stop at a
   maximum share (every rank together).

@@ -401,7 +401,7 @@ class SSLCheckpointHandler:
         if hasattr(sampler, "resume"):
             sampler.resume(epoch=iteration // epoch_length, skip=(iteration % epoch_length) * int(loader.batch_size))
         self.resumed_from = path
-        logger.info("Resumed SSL training from %s (iteration %d, run %s).", path, iteration, self.run_id)
+        logger.info("Resumed training from %s (iteration %d, run %s).", path, iteration, self.run_id)
 
     def _check_signature(self, path: Path, ckpt: dict[str, Any], engine: Engine) -> None:
         saved = ckpt.get("signature")

@@ -1,7 +1,9 @@
-"""TeacherExportHandler: periodically export the teacher backbone as a Hugging Face folder and a bundle model.pt.
+"""TeacherExportHandler: periodically export the trained encoder as a Hugging Face folder and a bundle model.pt.
 
-The teacher (EMA) backbone is the model people use after DINO-style pretraining ([DV2] evaluates the teacher;
-RAD-DINO released it). Each export writes, on rank 0:
+The encoder is the model's ``exported_backbone()`` (:func:`raddino_monai.engines.exported_backbone`): for
+``StudentTeacher`` the teacher (EMA) backbone, the model people use after DINO-style pretraining ([DV2] evaluates the
+teacher; RAD-DINO released it); for other pretraining models (ConVIRT, ECAMP) their image backbone. Each export
+writes, on rank 0:
 
 * ``hf_dir``: ``config.json``, ``model.safetensors`` (released microsoft/rad-dino naming) and
   ``preprocessor_config.json``, loadable with plain ``transformers.AutoModel.from_pretrained`` (via
@@ -22,13 +24,14 @@ from ignite.engine import Engine, Events
 
 from raddino_monai.engines.fsdp import full_tensor_state, is_sharded
 from raddino_monai.engines.handlers._rank import is_main_process
+from raddino_monai.engines.pretrain_trainer import exported_backbone
 from raddino_monai.models import RadDinoBackbone, export_hf_folder
 
 __all__ = ["TeacherExportHandler"]
 
 
 class TeacherExportHandler:
-    """Export the teacher backbone every ``interval`` iterations and when the run completes.
+    """Export the model's ``exported_backbone()`` every ``interval`` iterations and when the run completes.
 
     Args:
         hf_dir: output HF model folder.
@@ -56,16 +59,14 @@ class TeacherExportHandler:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self.export)
         engine.add_event_handler(Events.COMPLETED, self.export)
 
-    @staticmethod
-    def _teacher(engine: Engine) -> RadDinoBackbone:
-        network = engine.network  # type: ignore[attr-defined]
-        model = network.module if hasattr(network, "module") else network
-        return model.teacher["backbone"]
-
     def export(self, engine: Engine) -> Path:
-        """Write the HF folder (and ``model_path``) from the current teacher; returns the folder. A sharded teacher is
-        gathered on every rank into a full copy, written by rank 0."""
-        backbone = self._teacher(engine)
+        """Write the HF folder (and ``model_path``) from the current exported backbone; returns the folder. A sharded
+        backbone is gathered on every rank into a full copy, written by rank 0.
+
+        Raises:
+            TypeError: the model has no ``exported_backbone()`` returning a ``RadDinoBackbone``.
+        """
+        backbone = exported_backbone(engine.network)  # type: ignore[attr-defined]
         if is_sharded(backbone):
             state = full_tensor_state(backbone)  # collective
             if not is_main_process():

@@ -58,12 +58,25 @@ def datalist_fingerprint(dataset: Any) -> str | None:
     return f"{len(items)} items, sha256 {_digest(keys)}"
 
 
+#: config fields that change memory or speed but not the maths of a step: a resume may change them freely
+#: (e.g. an FSDP run with activation checkpointing resumed under DDP without it)
+EXECUTION_ONLY_FIELDS: frozenset[str] = frozenset({"grad_checkpointing"})
+
+
+def _without_execution_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_execution_fields(v) for k, v in value.items() if k not in EXECUTION_ONLY_FIELDS}
+    if isinstance(value, (list, tuple)):
+        return [_without_execution_fields(v) for v in value]
+    return value
+
+
 def _recipe(network: Any) -> str | None:
     model = network.module if hasattr(network, "module") else network
     config = getattr(model, "config", None)
     if config is None or not dataclasses.is_dataclass(config):
         return None
-    return _digest(dataclasses.asdict(config))
+    return _digest(_without_execution_fields(dataclasses.asdict(config)))
 
 
 def run_signature(engine: Engine) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""TeacherSnapshots: keep copies of the teacher backbone during a run, to probe how the features evolve (rank 0).
+"""TeacherSnapshots: keep copies of the exported backbone (the teacher for SSL) during a run, to probe how the features evolve (rank 0).
 
 ``tools/ssl_evidence.py --probe_every N`` uses it to draw the probe accuracy against the iteration from one run
 (a schedule rescaled to a shorter run is a different run, so separate runs of different lengths do not give that
@@ -12,7 +12,7 @@ from ignite.engine import Engine, Events
 
 from raddino_monai.engines.fsdp import full_tensor_state, is_sharded
 from raddino_monai.engines.handlers._rank import is_main_process
-from raddino_monai.engines.ssl_trainer import unwrap_model
+from raddino_monai.engines.pretrain_trainer import exported_backbone
 
 __all__ = ["TeacherSnapshots"]
 
@@ -46,7 +46,7 @@ class TeacherSnapshots:
 
     def snapshot(self, engine: Engine) -> None:
         """Store a CPU copy of the current teacher backbone under the iteration number."""
-        backbone = unwrap_model(engine.network).teacher["backbone"]
+        backbone = exported_backbone(engine.network)
         if is_sharded(backbone):
             state = full_tensor_state(backbone)  # collective
             if is_main_process():

@@ -2,5 +2,6 @@
 labeler, and CheXbert / RadGraph adapters that load local checkpoints (``docs/report_metrics.md``).
 
 Import the submodule you need (``labeler``, ``lexical``, ``clinical``, ``bootstrap``, ``chexbert``, ``radgraph``,
-``evaluate``, ``mesh``); this package file imports nothing, so the labeler works without the ``report`` extra.
+``evaluate``, ``mesh``, ``entity_sentence``); this package file imports nothing, so the labeler works without the
+``report`` extra.
 """

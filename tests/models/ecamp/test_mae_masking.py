@@ -8,7 +8,7 @@ import torch
 from reference.numpy_vit import vit_forward
 
 from raddino_monai.models import create_backbone
-from raddino_monai.models.mae_masking import encode_visible, patchify, random_masking, unpatchify
+from raddino_monai.models.ecamp.mae_masking import encode_visible, patchify, random_masking, unpatchify
 from raddino_monai.models.weights import hf_to_timm, released_state_dict
 
 
@@ -95,3 +95,13 @@ def test_patchify_matches_loops_and_round_trips() -> None:
         patchify(torch.zeros(1, 3, 10, 8), 4)
     with pytest.raises(ValueError, match="unpatchify expects"):
         unpatchify(patches, 4, (3, 3), 3)
+
+
+def test_old_module_paths_warn_and_resolve() -> None:
+    import raddino_monai.models.ecamp as new
+
+    for old, name in (("mae_masking", "random_masking"), ("mae_decoder", "MAEDecoder"), ("sr_head", "box_region_map"),
+                      ("context_fusion", "ContextFusionLayer"), ("report_decoder", "build_report_decoder")):
+        module = __import__(f"raddino_monai.models.{old}", fromlist=[name])
+        with pytest.warns(DeprecationWarning, match=f"moved to raddino_monai.models.ecamp.{old}.{name}"):
+            assert getattr(module, name) is getattr(new, name)

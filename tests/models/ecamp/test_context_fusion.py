@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from raddino_monai.models.context_fusion import ContextFusionLayer, ImageCrossAttention, additive_padding_mask
+from raddino_monai.models.ecamp.context_fusion import ContextFusionLayer, ImageCrossAttention, additive_padding_mask
 
 CONFIG = BertConfig(hidden_size=16, num_attention_heads=4, intermediate_size=32)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raddino_monai.models.sr_head import InterpolateConvSR, box_region_map
+from raddino_monai.models.ecamp.sr_head import InterpolateConvSR, box_region_map
 
 
 def test_sr_head_shapes_and_maths() -> None:

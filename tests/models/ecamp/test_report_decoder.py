@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from raddino_monai.models.report_decoder import build_report_decoder, ecamp_bert_config
+from raddino_monai.models.ecamp.report_decoder import build_report_decoder, ecamp_bert_config
 
 TINY = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
 

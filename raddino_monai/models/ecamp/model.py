@@ -1,15 +1,17 @@
-"""ECAMP pretraining model: masked image modelling + context-guided super-resolution + entity-aware MLM.
+"""ECAMP pretraining network: masked image modelling + context-guided super-resolution + entity-aware MLM branches.
 
-[ECAMP] ToniChopp/ECAMP @ d02d16d ``Pre-training/module/model_ecamp.py`` (``ECAMP.forward``, lines 303-325) and
-``main_pretrain.py`` (line 147, ``loss = mim_loss + res_loss + mlm_loss``):
+[ECAMP] ToniChopp/ECAMP @ d02d16d ``Pre-training/module/model_ecamp.py`` (``ECAMP.forward``, lines 303-325):
 
 1. the batch image (448 px, dataset-normalised) is resized bicubically to the 224 px encoder input;
 2. MAE random masking (75 %) and the ViT on the visible patches (:mod:`.mae_masking`);
 3. the MAE decoder predicts every patch (:mod:`.mae_decoder`) -> MIM loss on the masked patches;
 4. that prediction, back in image form, is up-sampled by the SR head (:mod:`.sr_head`) and compared with
    the 448 px image, inside the attention region when a weight map is given -> SR loss;
-5. the encoder output conditions the report decoder (:mod:`.report_decoder`) -> weighted MLM loss;
-6. total = MIM + SR + MLM, equal weights.
+5. the encoder output conditions the report decoder (:mod:`.report_decoder`) -> weighted MLM loss.
+
+This module returns the branches' predictions and targets; the three losses and their sum ([ECAMP]
+``main_pretrain.py`` line 147, ``loss = mim_loss + res_loss + mlm_loss``) are composed by the meta-architecture
+:class:`raddino_monai.ssl.ecamp_meta_arch.ECAMPMetaArch`.
 
 Only the image encoder (``ECAMPModel.backbone``, a :class:`RadDinoBackbone`) is kept for evaluation; export it with
 :func:`raddino_monai.models.export_hf_folder`.
@@ -27,28 +29,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from raddino_monai.losses.masked_pixel import MaskedPixelLoss
-from raddino_monai.losses.super_resolution import SuperResolutionLoss
-from raddino_monai.losses.weighted_mlm import WeightedMLMLoss
 from raddino_monai.models.backbone import RadDinoBackbone
 from raddino_monai.models.factory import create_backbone
-from raddino_monai.models.mae_decoder import MAEDecoder
-from raddino_monai.models.mae_masking import encode_visible, patchify, random_masking, unpatchify
-from raddino_monai.models.report_decoder import ReportDecoder, build_report_decoder
+from raddino_monai.models.ecamp.mae_decoder import MAEDecoder
+from raddino_monai.models.ecamp.mae_masking import encode_visible, patchify, random_masking, unpatchify
+from raddino_monai.models.ecamp.report_decoder import ReportDecoder, build_report_decoder
 from raddino_monai.models.sincos import sincos_2d_position_embedding
-from raddino_monai.models.sr_head import InterpolateConvSR
+from raddino_monai.models.ecamp.sr_head import InterpolateConvSR
 
-__all__ = ["ECAMPConfig", "ECAMPModel", "ECAMP_BATCH_KEYS", "build_ecamp_model", "init_sincos_position_embedding"]
+__all__ = ["ECAMPConfig", "ECAMPModel", "ECAMP_BATCH_KEYS", "ECAMP_OUTPUT_KEYS", "build_ecamp_model",
+           "init_sincos_position_embedding"]
 
 #: keys :meth:`ECAMPModel.forward` reads (``sr_region`` and ``mae_noise`` are optional)
 ECAMP_BATCH_KEYS: tuple[str, ...] = ("image", "input_ids", "labels", "attention_mask", "token_type_ids",
                                      "mlm_weights", "sr_region", "mae_noise")
-_REQUIRED_KEYS = ECAMP_BATCH_KEYS[:6]
+_REQUIRED_KEYS = ("image", "input_ids", "attention_mask", "token_type_ids")  # the losses also read labels, weights
+#: what :meth:`ECAMPModel.forward` returns
+ECAMP_OUTPUT_KEYS: tuple[str, ...] = ("pred", "target", "mask", "sr", "sr_target", "logits", "cross_attention")
+#: MAE's variance epsilon of per-patch normalisation ([MAE] ``forward_loss`` 1e-6)
+_NORM_PIX_EPS = 1e-6
 
 
 @dataclass
 class ECAMPConfig:
-    """ECAMP recipe (model and loss side). ``[ECAMP]`` = ToniChopp/ECAMP @ d02d16d ``Pre-training/``.
+    """ECAMP recipe, network side. ``[ECAMP]`` = ToniChopp/ECAMP @ d02d16d ``Pre-training/``. The loss weights and
+    reductions are :class:`raddino_monai.ssl.ecamp_config.ECAMPLossConfig`.
 
     Args:
         mask_ratio: fraction of patches removed (``run.sh --mask_ratio 0.75``).
@@ -61,18 +66,11 @@ class ECAMPConfig:
         decoder_depth: MAE decoder blocks (``ecamp()``: 4; MAE's own ViT-B recipe uses 8).
         decoder_heads: MAE decoder heads (``ecamp()``: 16).
         decoder_mlp_ratio: MAE decoder MLP ratio (``ecamp()``: 4).
+        sr_final_relu: ECAMP's ReLU at the end of the SR head (``model_ecamp.py`` line 44).
         norm_pix_loss: per-patch normalised MIM targets. ``run.sh`` passes ``--norm_pix_loss`` but
             ``forward_loss`` never reads it, so ECAMP trains on plain targets: False. True = MAE's recipe; the SR head
             then gets the prediction mapped back to pixels with each target patch's mean and std (our choice, no
             upstream counterpart).
-        mim_normalize_by: ``"all_patches"`` (ECAMP: ``F.mse_loss`` over the pixel-masked image) or
-            ``"masked_patches"`` (MAE).
-        sr_normalize_by: ``"all_pixels"`` (ECAMP) or ``"region"``.
-        sr_final_relu: ECAMP's ReLU at the end of the SR head (``model_ecamp.py`` line 44).
-        mim_weight: weight of the MIM loss (``main_pretrain.py`` line 147: 1).
-        sr_weight: weight of the SR loss (1).
-        mlm_weight: weight of the MLM loss (1).
-        mlm_normalize_by: ``"all_tokens"`` (ECAMP, ``bert_modeling.py`` line 217) or ``"labelled_weight"``.
         train_pos_embed: train the encoder position embeddings (ECAMP/MAE freeze their fixed sin-cos table,
             ``model_ecamp.py`` line 64: False).
         train_layerscale: train the HF Dinov2 LayerScale factors (MAE's ViT has none; they stay at their loaded /
@@ -88,13 +86,7 @@ class ECAMPConfig:
     decoder_heads: int = 16
     decoder_mlp_ratio: float = 4.0
     norm_pix_loss: bool = False
-    mim_normalize_by: str = "all_patches"
-    sr_normalize_by: str = "all_pixels"
     sr_final_relu: bool = True
-    mim_weight: float = 1.0
-    sr_weight: float = 1.0
-    mlm_weight: float = 1.0
-    mlm_normalize_by: str = "all_tokens"
     train_pos_embed: bool = False
     train_layerscale: bool = False
 
@@ -131,11 +123,11 @@ def init_sincos_position_embedding(backbone: RadDinoBackbone) -> None:
 
 
 class ECAMPModel(nn.Module):
-    """ECAMP's three branches around one ViT encoder; ``forward(batch)`` returns the losses.
+    """ECAMP's three branches around one ViT encoder; ``forward(batch)`` returns their predictions and targets.
 
     Args:
         backbone: the image encoder (any registry ViT; ECAMP: ViT-B/16 = ``mae_vitb16``).
-        report_decoder: :class:`~raddino_monai.models.report_decoder.ReportDecoder` for this encoder's width.
+        report_decoder: :class:`~raddino_monai.models.ecamp.report_decoder.ReportDecoder` for this encoder's width.
         config: :class:`ECAMPConfig`.
 
     Attributes:
@@ -163,9 +155,6 @@ class ECAMPModel(nn.Module):
                                   cfg.decoder_depth, cfg.decoder_heads, cfg.decoder_mlp_ratio)
         self.super_res = InterpolateConvSR(cfg.sr_scale, self.in_chans, final_relu=cfg.sr_final_relu)
         self.report_decoder = report_decoder
-        self.mim_loss = MaskedPixelLoss(norm_pix=cfg.norm_pix_loss, normalize_by=cfg.mim_normalize_by)
-        self.sr_loss = SuperResolutionLoss(normalize_by=cfg.sr_normalize_by)
-        self.mlm_loss = WeightedMLMLoss(normalize_by=cfg.mlm_normalize_by)
         embeddings = backbone.model.embeddings
         embeddings.position_embeddings.requires_grad_(cfg.train_pos_embed)
         for name, param in backbone.model.named_parameters():
@@ -182,8 +171,8 @@ class ECAMPModel(nn.Module):
     def _check_batch(self, batch: Mapping[str, Any]) -> Tensor:
         missing = [k for k in _REQUIRED_KEYS if k not in batch]
         if missing:
-            raise KeyError(f"ECAMP batch lacks {missing}; it needs {list(_REQUIRED_KEYS)} (optional: sr_region, "
-                           "mae_noise), e.g. from EntityAwareMLMd + default collation.")
+            raise KeyError(f"ECAMP batch lacks {missing}; it needs {list(_REQUIRED_KEYS)} (optional: mae_noise), e.g. "
+                           "from EntityAwareMLMd + default collation.")
         image = batch["image"]
         size = self.target_size
         if image.ndim != 4 or tuple(image.shape[1:]) != (self.in_chans, size, size):
@@ -192,17 +181,18 @@ class ECAMPModel(nn.Module):
         return image
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """All three losses of one batch.
+        """The three branches on one batch.
 
         Args:
-            batch: ``image (B, C, S, S)`` with ``S = sr_scale * input_size``; the MLM keys of
-                :class:`~raddino_monai.transforms.entity_mlm.EntityAwareMLM` (``input_ids``, ``labels``,
-                ``attention_mask``, ``token_type_ids``, ``mlm_weights``, each ``(B, T)``); optional
-                ``sr_region (B, 1, S, S)`` region weight map and ``mae_noise (B, N)`` masking noise.
+            batch: ``image (B, C, S, S)`` with ``S = sr_scale * input_size``; ``input_ids``, ``attention_mask``,
+                ``token_type_ids`` ``(B, T)`` (from :class:`~raddino_monai.transforms.entity_mlm.EntityAwareMLM`);
+                optional ``mae_noise (B, N)`` masking noise (drawn from the global torch RNG when absent).
 
         Returns:
-            ``{"loss", "loss_mim", "loss_sr", "loss_mlm"}`` scalars (``loss`` = weighted sum) and, detached,
-            ``"mask" (B, N)`` and ``"cross_attention" (B, heads, T, K)``.
+            ``"pred"`` / ``"target"`` ``(B, N, p*p*C)`` decoder prediction of every patch and the patchified
+            ``input_size`` image; ``"mask" (B, N)`` 1 = masked; ``"sr" (B, C, S, S)`` the SR head's output and
+            ``"sr_target"`` the batch image; ``"logits" (B, T, V)`` MLM logits; ``"cross_attention" (B, heads, T, K)``
+            (detached) the fusion layer's attention to the ``K`` visible patches.
 
         Raises:
             KeyError: a required key is missing (listed).
@@ -219,19 +209,16 @@ class ECAMPModel(nn.Module):
         latent = encode_visible(self.backbone, images, masking.ids_keep)
         pred = self.decoder(latent, masking.ids_restore, grid)
         target = patchify(images, p)
-        loss_mim = self.mim_loss(pred, target, masking.mask)
-        loss_sr = self.sr_loss(self.super_res(self._pred_pixels(pred, target, grid)), big, batch.get("sr_region"))
+        sr = self.super_res(self._pred_pixels(pred, target, grid))
         text = self.report_decoder(batch["input_ids"], batch["attention_mask"], latent, batch["token_type_ids"])
-        loss_mlm = self.mlm_loss(text["logits"], batch["labels"], batch["mlm_weights"])
-        loss = cfg.mim_weight * loss_mim + cfg.sr_weight * loss_sr + cfg.mlm_weight * loss_mlm
-        return {"loss": loss, "loss_mim": loss_mim, "loss_sr": loss_sr, "loss_mlm": loss_mlm,
-                "mask": masking.mask.detach(), "cross_attention": text["cross_attention"].detach()}
+        return {"pred": pred, "target": target, "mask": masking.mask, "sr": sr, "sr_target": big,
+                "logits": text["logits"], "cross_attention": text["cross_attention"].detach()}
 
     def _pred_pixels(self, pred: Tensor, target: Tensor, grid: tuple[int, int]) -> Tensor:
         """Decoder prediction in image form (the SR input); with ``norm_pix_loss`` mapped back to pixels."""
         if self.config.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)
-            std = (target.var(dim=-1, keepdim=True) + self.mim_loss.eps) ** 0.5
+            std = (target.var(dim=-1, keepdim=True) + _NORM_PIX_EPS) ** 0.5
             pred = pred * std.detach() + mean.detach()
         return unpatchify(pred, self.backbone.patch_size, grid, self.in_chans)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from raddino_monai.models.mae_decoder import MAEDecoder, ViTBlock
-from raddino_monai.models.mae_masking import random_masking
+from raddino_monai.models.ecamp.mae_decoder import MAEDecoder, ViTBlock
+from raddino_monai.models.ecamp.mae_masking import random_masking
 from raddino_monai.models.sincos import sincos_2d_position_embedding
 
 
