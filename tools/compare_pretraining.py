@@ -27,7 +27,7 @@ import fire
 from raddino_monai.evaluation.runners import config_from_options, options_signature
 from raddino_monai.experiments.compare_pretraining import CompareConfig, compare_pretraining
 from raddino_monai.experiments.frozen_evaluations import FrozenEvalConfig
-from raddino_monai.experiments.pretraining_methods import PretrainBudget
+from raddino_monai.experiments.pretraining_methods import PretrainBudget, get_method
 
 
 def main(datalist: str, output_dir: str = "runs/compare_pretraining", **options: Any) -> str:
@@ -43,6 +43,8 @@ def main(datalist: str, output_dir: str = "runs/compare_pretraining", **options:
     for key in ("methods", "seeds", "evaluations", "metadata_attributes", "retrieval_ks"):  # fire: one value
         if isinstance(options.get(key), (str, int)):
             options[key] = (options[key],)
+    for name in options.get("methods", ()):  # a misspelt method: the valid names, before anything else
+        get_method(name)
     parts = []
     for cls in (CompareConfig, PretrainBudget, FrozenEvalConfig):
         fields = {f.name for f in dataclasses.fields(cls)}
