@@ -60,7 +60,9 @@ def main(datalist: str, output_dir: str = "runs/compare_pretraining", **options:
 
 
 # spell out the dataclass fields (defaults from that one source) so that --help lists them and exits 0
-main.__signature__ = options_signature(main, CompareConfig, PretrainBudget, FrozenEvalConfig)  # type: ignore[attr-defined]
+main.__signature__ = options_signature(  # type: ignore[attr-defined]
+    main, CompareConfig, PretrainBudget, FrozenEvalConfig
+)
 
 if __name__ == "__main__":
     fire.Fire(main)

@@ -41,7 +41,7 @@ def summarise_methods(records: Sequence[Mapping[str, Any]], methods: Sequence[st
 
     Returns:
         rows ``{"row", "n_seeds", "<method>": {"per_seed", "mean", "std"}, "paired": {method: {"diff_per_seed",
-        "diff_mean", "diff_std", "wins", "sign_p"}}}``; a seed where either value is missing (NaN, or the
+        "diff_mean", "diff_std", "wins", "n", "sign_p"}}}`` (stds NaN for one seed); a seed where either value is missing (NaN, or the
         evaluation was skipped) is left out of that pair.
 
     Raises:
@@ -59,6 +59,7 @@ def summarise_methods(records: Sequence[Mapping[str, Any]], methods: Sequence[st
             per_seed = [cell.get((method, s), math.nan) for s in seeds]
             finite = [v for v in per_seed if not math.isnan(v)]
             mean, std = mean_std(finite) if finite else (math.nan, math.nan)
+            std = std if len(finite) > 1 else math.nan  # one seed: no spread to show
             row[method] = {"per_seed": per_seed, "mean": mean, "std": std}
         for method in methods:
             if method == reference:
@@ -69,6 +70,7 @@ def summarise_methods(records: Sequence[Mapping[str, Any]], methods: Sequence[st
                 continue
             wins = sum(d > 0 for d in diffs)
             diff_mean, diff_std = mean_std(diffs)
+            diff_std = diff_std if len(diffs) > 1 else math.nan
             row["paired"][method] = {"diff_per_seed": diffs, "diff_mean": diff_mean, "diff_std": diff_std,
                                      "wins": wins, "n": len(diffs), "sign_p": sign_test_p(wins, len(diffs))}
         rows.append(row)
@@ -115,8 +117,8 @@ def budget_table(pretraining: Mapping[str, Mapping[int, Mapping[str, float]]], b
     (medians over seeds are not taken: one line per method and seed).
 
     Args:
-        pretraining: ``{method: {seed: stats}}`` (:class:`~raddino_monai.experiments.pretraining_methods.PretrainedEncoder`
-            ``stats``).
+        pretraining: ``{method: {seed: stats}}`` (the ``stats`` of
+            :class:`~raddino_monai.experiments.pretraining_methods.PretrainedEncoder`).
         budget: :func:`~raddino_monai.experiments.pretraining_methods.budget_dict` output.
     """
     lines = ["| method | seed | budget steps × batch | steps done | images seen | minutes | training images/s |",

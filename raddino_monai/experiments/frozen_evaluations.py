@@ -107,8 +107,8 @@ def _linear_probe(backbone: Any, items: list[dict[str, Any]], config: FrozenEval
                "feature_batch_size": config.feature_batch_size, **config.linear_probe_options}
     probe = config_from_options(LinearProbeConfig, options)
     result = evaluate_linear_probe(FrozenEncoder(backbone, probe.pooling, probe.n_last_blocks), train, test, probe)
-    return [_record("linear_probe", f"{config.label_key}, {fraction:.0%} of labels", metric, result["summary"][fraction][metric][0],
-                    len(test))
+    return [_record("linear_probe", f"{config.label_key}, {fraction:.0%} of labels", metric,
+                    result["summary"][fraction][metric][0], len(test))
             for fraction in probe.label_fractions for metric in ("auprc", "auroc")]
 
 
@@ -160,7 +160,8 @@ def _eligible(groups: Sequence[str]) -> int:
 def _retrieval(features: np.ndarray, items: list[dict[str, Any]], embedders: Mapping[str, Embedder],
                config: FrozenEvalConfig, skipped: dict[str, str]) -> list[dict[str, Any]]:
     index = {str(it["image"]): i for i, it in enumerate(items)}
-    labelled = [{**it, "id": str(it["image"]), "label": it[config.label_key]} for it in _labelled(items, config.label_key)]
+    labelled = [{**it, "id": str(it["image"]), "label": it[config.label_key]}
+                for it in _labelled(items, config.label_key)]
     ks = [k for k in config.retrieval_ks if k <= _eligible([it[GROUP_KEY] for it in labelled])] if labelled else []
     if not ks:
         skipped["retrieval"] = (f"too few held-out images with {config.label_key!r} from other patients for "
@@ -203,8 +204,8 @@ def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any
     features = np.empty((0, 0))
     if {"metadata_probe", "retrieval"} & set(config.evaluations):
         features = embed_images(backbone, [str(it["image"]) for it in items], pooling=[config.pooling],
-                                image_size=config.eval_image_size, batch_size=config.feature_batch_size, device=config.device,
-                                desc="held-out features")[config.pooling]
+                                image_size=config.eval_image_size, batch_size=config.feature_batch_size,
+                                device=config.device, desc="held-out features")[config.pooling]
     if "linear_probe" in config.evaluations:
         records += _linear_probe(backbone, items, config, seed, skipped)
     if "metadata_probe" in config.evaluations:

@@ -45,7 +45,8 @@ def with_patient_groups(items: Sequence[Mapping[str, Any]], patient_key: str = "
         shallow copies, in order, each with a string ``GROUP_KEY``.
 
     Example:
-        >>> [it["patient_id"] for it in with_patient_groups([{"image": "a.png", "case": 7}, {"image": "b.png"}], "case")]
+        >>> items = [{"image": "a.png", "case": 7}, {"image": "b.png"}]
+        >>> [it["patient_id"] for it in with_patient_groups(items, "case")]
         ['7', 'b.png']
     """
     out, n_missing = [], 0
@@ -101,7 +102,9 @@ def heldout_split(
     return parts["pretrain"], parts["evaluation"]
 
 
-def check_patient_disjoint(pretrain_items: Sequence[Mapping[str, Any]], eval_items: Sequence[Mapping[str, Any]]) -> None:
+def check_patient_disjoint(
+    pretrain_items: Sequence[Mapping[str, Any]], eval_items: Sequence[Mapping[str, Any]]
+) -> None:
     """Raise when a patient or an image is in both parts (a guard before any evaluation is trusted).
 
     Raises:

@@ -1,4 +1,4 @@
-"""Pretraining methods of the comparison (:mod:`.compare_pretraining`): one registry, one budget, one calling convention.
+"""Pretraining methods of the comparison (:mod:`.compare_pretraining`): one registry, one budget, one call convention.
 
 A method is any callable ``method(items, encoder_spec, budget, output_dir, seed) -> encoder`` that pretrains an image
 encoder on ``items`` (the pretraining part of a patient split, :mod:`.heldout`) within ``budget`` and returns it as
@@ -203,10 +203,10 @@ def get_method(name: str | PretrainMethod, options: Mapping[str, Any] | None = N
         ValueError: unknown name (the valid names are listed).
 
     Example:
-        >>> get_method("byol")
+        >>> get_method("byol")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: Unknown pretraining method 'byol'; valid methods are ['random', 'ssl', 'convirt', 'ecamp'] (or pass a callable).
+        ValueError: Unknown pretraining method 'byol'; valid methods are ['random', 'ssl', 'convirt', 'ecamp'] ...
     """
     if callable(name):
         method = name
