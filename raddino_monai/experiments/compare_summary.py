@@ -41,8 +41,8 @@ def summarise_methods(records: Sequence[Mapping[str, Any]], methods: Sequence[st
 
     Returns:
         rows ``{"row", "n_seeds", "<method>": {"per_seed", "mean", "std"}, "paired": {method: {"diff_per_seed",
-        "diff_mean", "diff_std", "wins", "n", "sign_p"}}}`` (stds NaN for one seed); a seed where either value is missing (NaN, or the
-        evaluation was skipped) is left out of that pair.
+        "diff_mean", "diff_std", "wins", "n", "sign_p"}}}`` (stds NaN for one seed); a seed where either value is
+        missing (NaN, or the evaluation was skipped) is left out of that pair.
 
     Raises:
         ValueError: ``reference`` is not one of ``methods`` (valid values listed).
