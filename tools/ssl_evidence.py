@@ -5,8 +5,8 @@
 The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, ``patient_id`` (grouped folds),
 ``view_group`` or ``view`` (PA / AP / lateral, DICOM ViewPosition strings) and ``sex`` (M / F). Further options
 (``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``,
-``--recipe``, ``--crops``, ``--probe_every``, ``--heldout_fraction``, ``--patient_key``) are the arguments of the library function
-:func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
+``--recipe``, ``--crops``, ``--probe_every``, ``--heldout_fraction``, ``--patient_key``) are the arguments of the
+library function :func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
 own run under ``--output_dir/seed_<s>`` (``results.json``, ``results.png``, TensorBoard logs, ``teacher_hf/``, and
 ``curve.png`` with ``--probe_every``); prints training images/s, the share of each step spent waiting for data and
 probe accuracies (5-fold, patient-grouped) as each seed finishes, then the mean over seeds with the paired
