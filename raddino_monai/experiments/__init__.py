@@ -3,6 +3,9 @@ evaluation and inference code.
 
 * :mod:`.ssl_evidence`: pretrain a tiny ViT on CPU, then probe its teacher against random init (``tools/ssl_evidence.py``);
   :mod:`.evidence_summary` (per-run and over-seeds summaries, paired sign test), :mod:`.evidence_plots` (PNG figures).
+* :mod:`.compare_pretraining`: pretrain several methods (:mod:`.pretraining_methods`: random init, RAD-DINO-style SSL,
+  ConVIRT, ECAMP) with one budget, then the same frozen evaluations (:mod:`.frozen_evaluations`) on held-out
+  patients (:mod:`.heldout`), paired tables (:mod:`.compare_summary`) (``tools/compare_pretraining.py``).
 
 Import the submodule you need, e.g. ``from raddino_monai.experiments.ssl_evidence import ssl_evidence``; this package
 file imports nothing, so importing one experiment does not load the others.
