@@ -151,6 +151,12 @@ def ssl_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: Pr
     return PretrainedEncoder(f"{arch}:{folder}", stats)
 
 
+def _require_reports(items: Sequence[Mapping[str, Any]], method: str) -> None:
+    if not any(str(it.get("report") or "").strip() for it in items):
+        raise ValueError(f"method {method!r} pretrains on image + 'report' pairs; none of the {len(items)} "
+                         "pretraining items has a non-empty 'report'.")
+
+
 def _engine_missing(method: str, function: str, issue: str, error: ImportError) -> ValueError:
     return ValueError(
         f"method {method!r} needs {function}(config, items_or_datalist, output_dir) -> HF folder from the {method} "
@@ -166,11 +172,13 @@ def convirt_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget
     Raises:
         ValueError: the ConVIRT engine is not installed, or no item has a report.
     """
+    _require_reports(items, "convirt")
     try:
         from raddino_monai.engines.convirt import convirt_pretrain_job  # type: ignore[import-not-found]
     except ImportError as err:
         raise _engine_missing("convirt", "convirt_pretrain_job", "issue 14 item 5", err) from err
-    raise ValueError(f"convirt_pretrain_job {convirt_pretrain_job} found but not wired into the comparison.")
+    raise ValueError(f"convirt_pretrain_job ({convirt_pretrain_job.__module__}) is installed, but this version of the "
+                     "comparison has no adapter from PretrainBudget to its config yet (pretraining_methods.convirt_method).")
 
 
 def ecamp_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,
@@ -180,11 +188,13 @@ def ecamp_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: 
     Raises:
         ValueError: the ECAMP engine is not installed, or no item has a report.
     """
+    _require_reports(items, "ecamp")
     try:
         from raddino_monai.engines.ecamp import ecamp_pretrain_job  # type: ignore[import-not-found]
     except ImportError as err:
         raise _engine_missing("ecamp", "ecamp_pretrain_job", "issue 15 item 3", err) from err
-    raise ValueError(f"ecamp_pretrain_job {ecamp_pretrain_job} found but not wired into the comparison.")
+    raise ValueError(f"ecamp_pretrain_job ({ecamp_pretrain_job.__module__}) is installed, but this version of the "
+                     "comparison has no adapter from PretrainBudget to its config yet (pretraining_methods.ecamp_method).")
 
 
 #: method name -> pretraining callable (:class:`PretrainMethod`)

@@ -78,3 +78,9 @@ def test_language_methods_say_what_they_need_when_absent(name: str, tmp_path: Pa
         pytest.skip(f"the {name} engine is installed; its adapter is tested end to end")
     with pytest.raises(ValueError, match=f"method '{name}' needs {name}_pretrain_job"):
         get_method(name)([{"image": "a.png", "report": "x"}], "tiny_vit_p14", PretrainBudget(), tmp_path, 0)
+
+
+@pytest.mark.parametrize("name", ["convirt", "ecamp"])
+def test_language_methods_need_reports(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="none of the 1 pretraining items has a non-empty 'report'"):
+        get_method(name)([{"image": "a.png", "report": " "}], "tiny_vit_p14", PretrainBudget(), tmp_path, 0)
