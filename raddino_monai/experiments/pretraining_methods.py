@@ -20,6 +20,7 @@ Registry (:data:`PRETRAINING_METHODS`; extend it, or pass callables, to compare 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -165,36 +166,90 @@ def _engine_missing(method: str, function: str, issue: str, error: ImportError) 
     )
 
 
+def _report_batches(items: Sequence[Mapping[str, Any]], budget: PretrainBudget, method: str) -> tuple[int, int]:
+    """``(items with a report, epochs that hold budget.steps full batches of them)``."""
+    n = sum(bool(str(it.get("report") or "").strip()) for it in items)
+    if n < budget.batch_size:
+        raise ValueError(f"method {method!r} needs at least one batch of {budget.batch_size} image + 'report' items, "
+                         f"found {n} with a non-empty report among {len(items)} pretraining items.")
+    return n, math.ceil(budget.steps / (n // budget.batch_size))
+
+
 def convirt_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,
-                   seed: int) -> PretrainedEncoder:
-    """ConVIRT image-text contrastive pretraining (issue 14) on image + ``report`` items, same budget.
+                   seed: int, recipe: str = "tiny", text_encoder: str | None = None,
+                   config: Mapping[str, Any] | None = None) -> PretrainedEncoder:
+    """ConVIRT image-text contrastive pretraining (issue 14) on the image + ``report`` items, same budget.
+
+    Calls ``raddino_monai.experiments.convirt_pretrain.convirt_pretrain_job`` with ``max_iters = budget.steps`` and
+    the budget's batch size and input side; the image encoder is the spec's architecture (and weights).
+
+    Args:
+        items, encoder_spec, budget, output_dir, seed: as every method (:class:`PretrainMethod`).
+        recipe: ConVIRT recipe (``"tiny"``: CPU scale, the default here as :meth:`SSLConfig.tiny` is for ``ssl``;
+            ``"convirt"``: the paper's values).
+        text_encoder: local BERT folder (e.g. ``tools/report.py build_bert``); ``None``: the engine builds a
+            random-init BERT.
+        config: further ``ConVIRTConfig.replace`` fields.
 
     Raises:
-        ValueError: the ConVIRT engine is not installed, or no item has a report.
+        ValueError: the ConVIRT engine is not installed, or fewer report items than one batch.
     """
     _require_reports(items, "convirt")
     try:
-        from raddino_monai.engines.convirt import convirt_pretrain_job  # type: ignore[import-not-found]
+        from raddino_monai.experiments.convirt_pretrain import convirt_pretrain_job
+        from raddino_monai.ssl.convirt import ConVIRTConfig
     except ImportError as err:
         raise _engine_missing("convirt", "convirt_pretrain_job", "issue 14 item 5", err) from err
-    raise ValueError(f"convirt_pretrain_job ({convirt_pretrain_job.__module__}) is installed, but this version of the "
-                     "comparison has no adapter from PretrainBudget to its config yet (pretraining_methods.convirt_method).")
+    _, epochs = _report_batches(items, budget, "convirt")
+    _, arch, weights = parse_encoder(encoder_spec)
+    model = {"image_encoder": arch, "image_weights": weights}
+    model.update({"text_encoder": text_encoder} if text_encoder else {})
+    cfg = ConVIRTConfig.from_recipe(recipe, model=model, augment={"size": budget.image_size},
+                                    batch_size_per_gpu=budget.batch_size, **dict(config or {}))
+    start = time.perf_counter()
+    folder = convirt_pretrain_job(cfg, list(items), output_dir, max_epochs=epochs, max_iters=budget.steps, seed=seed,
+                                  num_workers=budget.num_workers)
+    seconds = time.perf_counter() - start
+    stats = {"iterations": float(budget.steps), "images_seen": float(budget.images_seen), "seconds": seconds,
+             "images_per_s": budget.images_seen / max(seconds, 1e-9)}
+    return PretrainedEncoder(f"{arch}:{folder}", stats)
 
 
 def ecamp_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,
-                 seed: int) -> PretrainedEncoder:
-    """ECAMP masked modelling with report supervision (issue 15) on image + ``report`` items, same budget.
+                 seed: int, recipe: str = "tiny", config: Mapping[str, Any] | None = None) -> PretrainedEncoder:
+    """ECAMP masked modelling with report supervision (issue 15) on the image + ``report`` items, same budget.
+
+    ECAMP's schedule counts epochs, so the run gets the fewest whole epochs holding ``budget.steps`` batches of
+    ``budget.batch_size`` (the stats report the steps actually taken); the encoder input is ``budget.image_size``
+    (super-resolution target twice that, as ECAMP).
+
+    Args:
+        items, encoder_spec, budget, output_dir, seed: as every method (:class:`PretrainMethod`).
+        recipe: ECAMP recipe (``"tiny"``: CPU scale; ``"ecamp"``: the released recipe).
+        config: further ``ECAMPPretrainConfig.replace`` changes.
 
     Raises:
-        ValueError: the ECAMP engine is not installed, or no item has a report.
+        ValueError: the ECAMP engine is not installed, or fewer report items than one batch.
     """
     _require_reports(items, "ecamp")
     try:
-        from raddino_monai.engines.ecamp import ecamp_pretrain_job  # type: ignore[import-not-found]
+        from raddino_monai.experiments.ecamp_pretrain import ecamp_pretrain_job
+        from raddino_monai.ssl.ecamp_config import ECAMPPretrainConfig
     except ImportError as err:
         raise _engine_missing("ecamp", "ecamp_pretrain_job", "issue 15 item 3", err) from err
-    raise ValueError(f"ecamp_pretrain_job ({ecamp_pretrain_job.__module__}) is installed, but this version of the "
-                     "comparison has no adapter from PretrainBudget to its config yet (pretraining_methods.ecamp_method).")
+    n, epochs = _report_batches(items, budget, "ecamp")
+    _, arch, weights = parse_encoder(encoder_spec)
+    cfg = ECAMPPretrainConfig.from_recipe(
+        recipe, backbone=arch, backbone_weights=weights, seed=seed, model={"input_size": budget.image_size},
+        optim={"batch_size_per_gpu": budget.batch_size}, augment={"size": 2 * budget.image_size},
+        schedule={"epochs": epochs, "warmup_epochs": 0, "cosine_epochs": epochs}, **dict(config or {}))
+    start = time.perf_counter()
+    folder = ecamp_pretrain_job(cfg, list(items), output_dir, num_workers=budget.num_workers)
+    seconds = time.perf_counter() - start
+    steps = epochs * (n // budget.batch_size)
+    stats = {"iterations": float(steps), "images_seen": float(steps * budget.batch_size), "seconds": seconds,
+             "images_per_s": steps * budget.batch_size / max(seconds, 1e-9)}
+    return PretrainedEncoder(f"{arch}:{folder}", stats)
 
 
 #: method name -> pretraining callable (:class:`PretrainMethod`)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -70,12 +71,8 @@ def test_return_values_are_normalised(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["convirt", "ecamp"])
 def test_language_methods_say_what_they_need_when_absent(name: str, tmp_path: Path) -> None:
-    try:
-        __import__(f"raddino_monai.engines.{name}")
-    except ImportError:
-        pass
-    else:
-        pytest.skip(f"the {name} engine is installed; its adapter is tested end to end")
+    if importlib.util.find_spec(f"raddino_monai.experiments.{name}_pretrain") is not None:
+        pytest.skip(f"the {name} engine is installed; its adapter is tested end to end below")
     with pytest.raises(ValueError, match=f"method '{name}' needs {name}_pretrain_job"):
         get_method(name)([{"image": "a.png", "report": "x"}], "tiny_vit_p14", PretrainBudget(), tmp_path, 0)
 
@@ -84,3 +81,22 @@ def test_language_methods_say_what_they_need_when_absent(name: str, tmp_path: Pa
 def test_language_methods_need_reports(name: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="none of the 1 pretraining items has a non-empty 'report'"):
         get_method(name)([{"image": "a.png", "report": " "}], "tiny_vit_p14", PretrainBudget(), tmp_path, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["convirt", "ecamp"])
+def test_language_methods_pretrain_with_the_budget(name: str, tmp_path: Path) -> None:
+    """With the engine installed: a few steps on sample images with short reports, an encoder folder that loads as
+    the spec's architecture."""
+    if importlib.util.find_spec(f"raddino_monai.experiments.{name}_pretrain") is None:
+        pytest.skip(f"the {name} engine is not installed in this checkout")
+    from raddino_monai.data.datalist import load_datalist
+    from raddino_monai.data.sample_data import sample_datalist_path
+
+    items = [{**it, "report": f"Heart size normal. Findings: {it['label']}. No effusion."}
+             for it in load_datalist(sample_datalist_path())[:16]]
+    budget = PretrainBudget(steps=2, batch_size=4, image_size=64, num_workers=0)
+    encoder = get_method(name)(items, "tiny_vit_p16", budget, tmp_path, 0)
+    arch, folder = encoder.spec.split(":", 1)
+    assert arch == "tiny_vit_p16" and encoder.stats["iterations"] >= budget.steps
+    create_backbone(arch, weights=folder)
