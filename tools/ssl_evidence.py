@@ -5,12 +5,14 @@
 The datalist (JSON/CSV, docs/datalist.md) needs ``image`` and, for the probes, ``patient_id`` (grouped folds),
 ``view_group`` or ``view`` (PA / AP / lateral, DICOM ViewPosition strings) and ``sex`` (M / F). Further options
 (``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``, ``--num_workers``, ``--probe_size``,
-``--recipe``, ``--crops``, ``--probe_every``) are the arguments of the library function
-:func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
+``--recipe``, ``--crops``, ``--probe_every``, ``--heldout_fraction``, ``--patient_key``) are the arguments of the
+library function :func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`. Each seed (pretraining, random init and probe folds) gets its
 own run under ``--output_dir/seed_<s>`` (``results.json``, ``results.png``, TensorBoard logs, ``teacher_hf/``, and
 ``curve.png`` with ``--probe_every``); prints training images/s, the share of each step spent waiting for data and
 probe accuracies (5-fold, patient-grouped) as each seed finishes, then the mean over seeds with the paired
-difference to random init and a one-sided sign test (``combined.json``).
+difference to random init and a one-sided sign test (``combined.json``). By default pretraining sees every image and
+the probes score those same images (mode ``all_images``); ``--heldout_fraction 0.5`` holds half of the patients out
+of pretraining and probes only them (mode ``held_out_patients``; each result names its mode).
 See docs/ssl_evidence.md for measured results.
 """
 
@@ -39,8 +41,8 @@ def main(
         output_dir: one ``seed_<s>`` folder per seed, plus ``combined.json``.
         seeds: a seed or a list of seeds.
         options: further ``ssl_evidence`` arguments: ``--max_iters``, ``--max_minutes``, ``--arch``, ``--batch_size``,
-            ``--num_workers``, ``--probe_size``, ``--recipe``, ``--crops``, ``--probe_every`` (defaults and meaning in
-            its docstring).
+            ``--num_workers``, ``--probe_size``, ``--recipe``, ``--crops``, ``--probe_every``, ``--heldout_fraction``,
+            ``--patient_key`` (defaults and meaning in its docstring).
     """
     seeds = [int(seeds)] if isinstance(seeds, (int, str)) else [int(s) for s in seeds]
     runs = []

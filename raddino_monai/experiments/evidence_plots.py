@@ -1,4 +1,6 @@
-"""PNG figures of :func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`: probe bars and the probe-vs-iteration curve."""
+"""PNG figures of the experiments: probe bars and the probe-vs-iteration curve of
+:func:`raddino_monai.experiments.ssl_evidence.ssl_evidence`, and the method bars of
+:func:`raddino_monai.experiments.compare_pretraining.compare_pretraining`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 
 from raddino_monai.visualize.figure import agg_pyplot
 
-__all__ = ["plot_probes", "plot_probe_curve"]
+__all__ = ["plot_probes", "plot_probe_curve", "plot_comparison"]
 
 
 def plot_probes(probes: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | Path) -> None:
@@ -61,6 +63,36 @@ def plot_probe_curve(
     ax.set_xlabel("pretraining iteration")
     ax.set_ylabel("probe AUROC (5-fold)")
     ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_comparison(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], path: str | Path) -> None:
+    """Grouped bars: one group per evaluation metric, one bar per method (mean over seeds, std as error bar), each
+    seed's value as a dot on its bar, so the paired seeds can be read off.
+
+    Args:
+        rows: :func:`~raddino_monai.experiments.compare_summary.summarise_methods` output.
+        methods: methods in bar order.
+        path: PNG file.
+    """
+    plt = agg_pyplot()
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(rows) * max(1, len(methods)) / 2 + 2), 3.8))
+    x = np.arange(len(rows))
+    for k, method in enumerate(methods):
+        offset = (k - (len(methods) - 1) / 2) * width
+        means = [row[method]["mean"] for row in rows]
+        stds = [0.0 if np.isnan(row[method]["std"]) else row[method]["std"] for row in rows]
+        ax.bar(x + offset, means, width=width, yerr=stds, capsize=2, label=method, color=f"C{k}")
+        for i, row in enumerate(rows):
+            seeds = [v for v in row[method]["per_seed"] if not np.isnan(v)]
+            ax.plot([x[i] + offset] * len(seeds), seeds, "k.", markersize=3)
+    ax.set_xticks(x, [row["row"].replace(" / ", "\n") for row in rows], fontsize=6)
+    ax.set_ylabel("score on held-out patients")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper right", ncols=len(methods))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -55,7 +55,11 @@ def format_evidence(results: Mapping[str, Any]) -> str:
         the summary, one line per item, without a trailing newline.
     """
     stats = results["pretraining"]
+    mode = results.get("pretraining_mode", "all_images")
     lines = [
+        f"mode {mode}: pretrained on {results.get('n_pretrain_images', results['n_images'])} images, probed "
+        f"{results.get('n_probe_images', results['n_images'])}"
+        + (" (the same images)" if mode == "all_images" else " (held-out patients, never seen in pretraining)"),
         f"pretraining: {int(stats['iterations'])} iterations, {stats['images_per_s']:.1f} images/s, "
         f"{100 * stats['data_wait_share']:.0f}% of each step waiting for data, final loss {stats['final_loss']:.3f}"
     ]
@@ -90,22 +94,26 @@ def combine_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         runs: one results dict per seed (same datalist and recipe).
 
     Returns:
-        ``{"n_seeds", "images_per_s", "data_wait_share"`` (medians over seeds), ``"probes": {name: {encoder:
-        {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}`` and ``"paired":
+        ``{"n_seeds", "pretraining_mode", "images_per_s", "data_wait_share"`` (medians over seeds), ``"probes": {name:
+        {encoder: {"per_seed", "mean", "std", "auroc_per_seed", "auroc_mean", "auroc_std", "chance"}}}`` and ``"paired":
         {name: {"accuracy" | "auroc": {"diff_per_seed", "diff_mean", "diff_std", "wins", "sign_p"}}}}``: the
         pretrained − random init difference per seed, its mean ± std, the seeds where it is positive and the
         one-sided exact sign test (:func:`sign_test_p`).
 
     Raises:
-        ValueError: no runs, or runs that probed different attributes.
+        ValueError: no runs, runs that probed different attributes, or runs of different pretraining modes.
     """
     if not runs:
         raise ValueError("combine_seeds needs at least one ssl_evidence result.")
     names = list(runs[0]["probes"])
     if any(list(r["probes"]) != names for r in runs):
         raise ValueError(f"runs probed different attributes: {[list(r['probes']) for r in runs]}.")
+    modes = sorted({r.get("pretraining_mode", "all_images") for r in runs})
+    if len(modes) > 1:
+        raise ValueError(f"runs mix pretraining modes {modes}; combine runs of one mode.")
     out: dict[str, Any] = {
         "n_seeds": len(runs),
+        "pretraining_mode": modes[0],
         "images_per_s": float(median(r["pretraining"]["images_per_s"] for r in runs)),
         "data_wait_share": float(median(r["pretraining"]["data_wait_share"] for r in runs)),
         "probes": {},
@@ -130,7 +138,8 @@ def format_combined(combined: Mapping[str, Any]) -> str:
     """
     n = combined["n_seeds"]
     lines = [
-        f"{n} seeds: median {combined['images_per_s']:.1f} images/s, "
+        f"{n} seeds ({combined.get('pretraining_mode', 'all_images')}): "
+        f"median {combined['images_per_s']:.1f} images/s, "
         f"{100 * combined['data_wait_share']:.0f}% of each step waiting for data"
     ]
     for name, rows in combined["probes"].items():

@@ -13,6 +13,12 @@ the probe AUROC of teacher snapshots by iteration, ``curve.png``). The summaries
 run), :func:`combine_seeds` / :func:`format_combined` (runs with different seeds, with the paired difference and a
 sign test; pretraining, random init and folds all follow the seed). CLI: ``tools/ssl_evidence.py``; measured results
 in ``docs/ssl_evidence.md``.
+
+Two modes (``results["pretraining_mode"]`` says which one produced a result): ``"all_images"`` (``heldout_fraction=0``,
+the default and the mode of the first published numbers) pretrains on every image and probes the same images, so
+the probes partly measure how the teacher fits images it was trained on; ``"held_out_patients"`` (``heldout_fraction
+> 0``) pretrains on the other patients only and probes just the held-out ones
+(:func:`raddino_monai.experiments.heldout.heldout_split`), as :mod:`.compare_pretraining` always does.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from raddino_monai.evaluation.metadata_probe import C_GRID, MetadataProbeConfig,
 from raddino_monai.evaluation.runners import load_encoder_backbone
 from raddino_monai.experiments.evidence_plots import plot_probe_curve, plot_probes
 from raddino_monai.experiments.evidence_summary import combine_seeds, format_combined, format_evidence
+from raddino_monai.experiments.heldout import check_patient_disjoint, heldout_split
 from raddino_monai.inference.embeddings import embed_images
 from raddino_monai.models import export_hf_folder
 from raddino_monai.ssl import SSLConfig, StudentTeacher
@@ -218,8 +225,10 @@ def ssl_evidence(
     recipe: Mapping[str, Any] | None = None,
     crops: Mapping[str, Any] | None = None,
     probe_every: int = 0,
+    heldout_fraction: float = 0.0,
+    patient_key: str = "patient_id",
 ) -> dict[str, Any]:
-    """Pretrain on every item of ``datalist``, then probe view and sex: SSL teacher vs random init.
+    """Pretrain, then probe view and sex: SSL teacher vs random init (on every image, or on held-out patients).
 
     Args:
         datalist: JSON/CSV datalist; items need ``image`` and, for the probes, ``patient_id``, ``sex`` and
@@ -240,6 +249,10 @@ def ssl_evidence(
             "local_size": 96}``.
         probe_every: when > 0, also probe the teacher every ``probe_every`` iterations of this run
             (:class:`TeacherSnapshots`): ``results["curve"]`` and ``curve.png`` (probe AUROC vs iteration).
+        heldout_fraction: 0: pretrain and probe on every item (``"all_images"`` mode); in (0, 1): that share of the
+            patients is held out of pretraining and only they are probed (``"held_out_patients"`` mode; the split
+            follows ``seed``).
+        patient_key: item key of the patient id for the held-out split (missing: the image id, with a warning).
 
     Returns:
         the results dict (also written to ``results.json``).
@@ -247,26 +260,30 @@ def ssl_evidence(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = load_datalist(datalist)
+    pretrain_items, probe_set_items = items, items
+    if heldout_fraction > 0:
+        pretrain_items, probe_set_items = heldout_split(items, heldout_fraction, seed, patient_key)
+        check_patient_disjoint(pretrain_items, probe_set_items)
     crop_config = MultiCropConfig.tiny(**dict(crops or {}))
     config = SSLConfig.tiny().replace(**dict(recipe or {}))
     config = config.replace(backbone={"name": arch}) if arch else config
     arch = config.backbone.name
     snapshots = TeacherSnapshots(probe_every) if probe_every > 0 else None
-    model, stats = pretrain_tiny(items, out, max_iters, max_minutes, arch, batch_size, num_workers, crop_config, seed,
-                                 config, handlers=[snapshots] if snapshots else [])
+    model, stats = pretrain_tiny(pretrain_items, out, max_iters, max_minutes, arch, batch_size, num_workers,
+                                 crop_config, seed, config, handlers=[snapshots] if snapshots else [])
     export_hf_folder(model.teacher["backbone"], out / "teacher_hf")  # reusable by tools/evaluate.py
 
     def untrained() -> nn.Module:  # same architecture and init scheme, drawn with the run's seed
         return load_encoder_backbone(arch, init_seed=seed, **config.backbone.overrides)
 
-    paths = [str(it["image"]) for it in items]
+    paths = [str(it["image"]) for it in probe_set_items]
 
     def embed(backbone: nn.Module, name: str) -> np.ndarray:
         return embed_images(backbone, paths, pooling=["cls"], image_size=probe_size, desc=name)["cls"]
 
     features = {"pretrained": embed(model.teacher["backbone"], "pretrained"),
                 "random_init": embed(untrained(), "random init")}
-    probe_set = probe_items(items)
+    probe_set = probe_items(probe_set_items)  # held-out items carry their patient group in GROUP_KEY
     probes, skipped = probe_encoders(features, probe_set, seed=seed)
     curve = []
     for iteration, state in sorted(snapshots.states.items() if snapshots else []):
@@ -279,6 +296,9 @@ def ssl_evidence(
         curve.append({"iteration": iteration, "probes": {name: {key: rows["teacher"][key] for key in CURVE_KEYS}
                                                          for name, rows in point.items()}})
     results = {"pretraining": stats, "probes": probes, "skipped": skipped, "n_images": len(items), "arch": arch,
+               "pretraining_mode": "held_out_patients" if heldout_fraction > 0 else "all_images",
+               "heldout_fraction": heldout_fraction, "n_pretrain_images": len(pretrain_items),
+               "n_probe_images": len(probe_set_items),
                "recipe": config.to_dict(), "crops": dataclasses.asdict(crop_config), "probe_C_grid": list(C_GRID),
                "curve": curve}
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -106,3 +106,38 @@ def test_ssl_evidence_probe_curve(tmp_path) -> None:
     assert set(results["curve"][0]["probes"]) == {"view", "sex"}
     assert (tmp_path / "out" / "curve.png").is_file()
     assert "view probe AUROC of the teacher by iteration: 2: " in format_evidence(results)
+
+
+@pytest.mark.slow
+def test_heldout_mode_pretrains_on_other_patients_and_probes_only_the_held_out(tmp_path, monkeypatch) -> None:
+    datalist = _write_datalist(tmp_path, 48, (48, 48), seed=4)
+    import raddino_monai.experiments.ssl_evidence as module
+
+    seen: dict[str, list] = {}
+    real_pretrain, real_probe = module.pretrain_tiny, module.probe_encoders
+
+    def pretrain_spy(items, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen["pretrain"] = [it["image"] for it in items]
+        return real_pretrain(items, *args, **kwargs)
+
+    def probe_spy(features, items, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen.setdefault("probe_patients", []).append({it["patient_id"] for it in items})
+        return real_probe(features, items, *args, **kwargs)
+
+    monkeypatch.setattr(module, "pretrain_tiny", pretrain_spy)
+    monkeypatch.setattr(module, "probe_encoders", probe_spy)
+    results = ssl_evidence(datalist, tmp_path / "out", max_iters=2, batch_size=8, num_workers=0, probe_size=32,
+                           crops={"global_size": 32, "local_size": 16}, heldout_fraction=0.5)
+    assert results["pretraining_mode"] == "held_out_patients"
+    assert results["n_pretrain_images"] == len(seen["pretrain"]) == 24 and results["n_probe_images"] == 24
+    pretrained_patients = {Path(p).stem for p in seen["pretrain"]}
+    pretrained_patients = {str(int(s) // 2) for s in pretrained_patients}  # two images per patient in the datalist
+    assert seen["probe_patients"][0].isdisjoint(pretrained_patients) and len(seen["probe_patients"][0]) == 12
+    assert results["probes"]["view"]["pretrained"]["n_images"] == 24
+    assert "mode held_out_patients: pretrained on 24 images, probed 24 (held-out patients" in format_evidence(results)
+
+
+def test_default_mode_is_all_images_and_says_so() -> None:
+    results = {"pretraining": {"iterations": 1.0, "images_per_s": 1.0, "data_wait_share": 0.0, "final_loss": 1.0},
+               "probes": {}, "n_images": 10}
+    assert format_evidence(results).startswith("mode all_images: pretrained on 10 images, probed 10 (the same images)")
