@@ -42,12 +42,27 @@ from raddino_monai.ssl.schedules import SSLSchedules
 if TYPE_CHECKING:  # the handlers package imports this module
     from raddino_monai.engines.handlers.run_lock import RunLock
 
-__all__ = ["SSLTrainer", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
+__all__ = ["SSLTrainer", "host_floats", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
 
 #: autocast dtype per ``precision`` (None = no autocast): the table ``SSLConfig.precision`` is validated against
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = PRECISIONS
 #: tensors an SSL batch must / may carry (docs/architecture.md collate contract)
 SSL_BATCH_KEYS: tuple[str, ...] = ("global_crops", "local_crops", "masks", "masks_weight")
+
+
+def host_floats(values: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as Python floats with one device-to-host copy (one sync on CUDA instead of one per value).
+
+    Args:
+        values: name -> scalar tensor (any dtype, same device).
+
+    Returns:
+        name -> float, in the same order.
+    """
+    if not values:
+        return {}
+    stacked = torch.stack([v.detach().reshape(()).float() for v in values.values()])
+    return dict(zip(values, stacked.tolist()))
 
 
 def unwrap_model(network: nn.Module) -> StudentTeacher:
@@ -191,7 +206,7 @@ class SSLTrainer(SupervisedTrainer):
         return torch.autocast(device_type=self.state.device.type, dtype=dtype)
 
     def _clip_gradients(self) -> dict[str, float]:
-        """Unscale (fp16) and clip each student submodule; returns the pre-clip norms."""
+        """Unscale (fp16) and clip each student submodule; returns the pre-clip norms (read with one host sync)."""
         if self.grad_scaler is not None:
             self.grad_scaler.unscale_(self.optimizer)
         norms = {}
@@ -200,8 +215,8 @@ class SSLTrainer(SupervisedTrainer):
             if not params:
                 continue
             max_norm = self.clip_grad if self.clip_grad > 0 else float("inf")
-            norms[name] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        return norms
+            norms[name] = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return host_floats(norms)
 
     def _iteration(self, engine: SSLTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         """One SSL step; see the module docstring for the order and the output dict.
@@ -227,7 +242,7 @@ class SSLTrainer(SupervisedTrainer):
             )
         engine.state.output = {
             Keys.LOSS: losses["loss"].detach(),
-            "losses": {k: float(v.detach()) for k, v in losses.items()},
+            "losses": host_floats(losses),  # logged and checked (NaNGuard): the step's one loss sync
             "schedule": values,
             "batch_size": batch["global_crops"].shape[0] // engine.model.n_global_crops,
         }

@@ -3,6 +3,7 @@
 * :mod:`.config`: typed pretraining configuration (:class:`SSLConfig`, one section per concern).
 * :mod:`.schedules`: lr / weight decay / teacher momentum / teacher temperature / last-layer lr schedules.
 * :mod:`.ema`: teacher EMA update.
+* :mod:`.optim`: the student's AdamW (:func:`build_adamw`, implementation choice).
 * :mod:`.param_groups`: AdamW groups with layer-wise lr decay and :func:`apply_schedule_values`.
 * :mod:`.meta_arch`: :class:`StudentTeacher`.
 
@@ -23,8 +24,9 @@ from raddino_monai.ssl.config import (
     ScheduleConfig,
     SSLConfig,
 )
-from raddino_monai.ssl.ema import check_same_structure, update_ema
+from raddino_monai.ssl.ema import TeacherEMA, check_same_structure, update_ema
 from raddino_monai.ssl.meta_arch import StudentTeacher
+from raddino_monai.ssl.optim import ADAMW_IMPLEMENTATIONS, build_adamw
 from raddino_monai.ssl.param_groups import apply_schedule_values, build_param_groups
 from raddino_monai.ssl.schedules import (
     SCALING_RULES,
@@ -38,6 +40,8 @@ from raddino_monai.ssl.schedules import (
 __getattr__ = moved_names(__name__)  # the masking names (MaskingGenerator, sample_ibot_masks, ...) moved to data
 
 __all__ = [
+    "ADAMW_IMPLEMENTATIONS",
+    "build_adamw",
     "PRECISIONS",
     "SSL_RECIPES",
     "BackboneConfig",
@@ -47,6 +51,7 @@ __all__ = [
     "SSLConfig",
     "ScheduleConfig",
     "StudentTeacher",
+    "TeacherEMA",
     "CosineSchedule",
     "FrozenStartSchedule",
     "SCALING_RULES",
