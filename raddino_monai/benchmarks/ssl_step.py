@@ -30,9 +30,11 @@ from ignite.engine import Events
 from monai.engines.utils import IterationEvents
 
 from raddino_monai.benchmarks.flops import count_flops, saved_tensor_bytes, training_state_bytes
+from raddino_monai.benchmarks.loader import build_ssl_loader
 from raddino_monai.benchmarks.timing import PhaseClock, device_sync, gemm_flops_per_s, median
 from raddino_monai.data.collate import collate_ssl
-from raddino_monai.engines.ssl_trainer import AUTOCAST_DTYPES, SSLTrainer, prepare_ssl_batch
+from raddino_monai.data.sample_data import load_sample_datalist
+from raddino_monai.engines.ssl_trainer import AUTOCAST_DTYPES, SSLTrainer, prepare_ssl_batch, unwrap_model
 from raddino_monai.ssl import SSLConfig, StudentTeacher, build_adamw, update_ema
 from raddino_monai.transforms import MultiCropConfig
 
@@ -168,7 +170,7 @@ class StepTimer:
 
 
 def run_steps(
-    model: StudentTeacher,
+    model: torch.nn.Module,
     loader: Sequence[Mapping[str, Any]] | Any,
     n_steps: int,
     precision: str,
@@ -180,7 +182,7 @@ def run_steps(
     """Run ``n_steps`` iterations of :class:`SSLTrainer` on ``loader`` with a :class:`StepTimer` attached.
 
     Args:
-        model: the model (e.g. :func:`build_model`).
+        model: the model (e.g. :func:`build_model`), optionally DDP-wrapped.
         loader: SSL collate batches (a list is cycled) or a DataLoader.
         n_steps: iterations.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA).
@@ -192,13 +194,14 @@ def run_steps(
     Returns:
         the timer (per-step phases in ``timer.clock.steps``).
     """
-    timer = StepTimer(model, device)
+    inner = unwrap_model(model)
+    timer = StepTimer(inner, device)
     trainer = SSLTrainer(
         device=device,
         max_epochs=1,
         train_data_loader=loader,
         network=model,
-        optimizer=build_adamw(model.param_groups(), config.optim, implementation=adamw_impl),
+        optimizer=build_adamw(inner.param_groups(), config.optim, implementation=adamw_impl),
         schedules=config.build_schedules(batch_size, total_iters=max(n_steps, 2)),
         epoch_length=n_steps,
         precision=precision,
@@ -248,7 +251,8 @@ def benchmark_step(
     ema: str = "cached",
     gemm_size: int = 2048,
     seed: int = 0,
-    loader: Any = None,
+    data: str = "synthetic",
+    num_workers: int = 1,
     efficiency: bool = True,
 ) -> dict[str, Any]:
     """Benchmark the SSL step of one setup at one precision.
@@ -266,7 +270,10 @@ def benchmark_step(
             matching at each call, :func:`~raddino_monai.ssl.update_ema`).
         gemm_size: square matmul size of the peak measurement.
         seed: model and data seed.
-        loader: batches to train on; default :func:`synthetic_batches` (data wait then ~0).
+        data: ``"synthetic"`` (:func:`synthetic_batches`: random views, the data wait is ~0) or ``"sample"`` (the
+            real multi-crop loader, :func:`~raddino_monai.benchmarks.loader.build_ssl_loader`, over the embedded
+            sample images: the data wait is the loader's).
+        num_workers: loader workers for ``data="sample"``.
         efficiency: count FLOPs and activations and measure the GEMM peak (False: timing only, those are ``nan``).
 
     Returns:
@@ -274,7 +281,7 @@ def benchmark_step(
         "flops_per_step", "achieved_flop_s", "gemm_flop_s", "peak_fraction", "activation_bytes", "state_bytes"}``.
 
     Raises:
-        ValueError: unknown setup, precision or ema mode (valid values listed).
+        ValueError: unknown setup, precision, ema mode or data (valid values listed).
     """
     spec = _setup(setup)
     if precision not in GEMM_DTYPES:
@@ -288,7 +295,13 @@ def benchmark_step(
     if ema == "oneoff":
         model.update_teacher = lambda m: update_ema(model.teacher, model.student, m)  # type: ignore[method-assign]
     patch = model.student["backbone"].patch_size
-    batches = loader if loader is not None else synthetic_batches(crops, batch_size, patch, config, 2, seed)
+    if data == "synthetic":
+        batches: Any = synthetic_batches(crops, batch_size, patch, config, 2, seed)
+    elif data == "sample":
+        batches = build_ssl_loader(load_sample_datalist("training"), crops, patch, config.masking, batch_size,
+                                   num_workers, cache="memory", seed=seed)
+    else:
+        raise ValueError(f"Unknown data {data!r}; valid values: ['sample', 'synthetic'].")
     first = batches[0] if isinstance(batches, list) else next(iter(batches))
     gemm_dtype = GEMM_DTYPES[precision]
     nan = float("nan")
