@@ -1,4 +1,4 @@
-"""python tools/benchmark_ssl.py {step,levers,loader,cost} [options]
+"""python tools/benchmark_ssl.py {step,levers,loader,profile,cost} [options]
 
 Benchmarks of SSL pretraining (:mod:`raddino_monai.benchmarks`), printed as medians and ratios measured side by side
 in one run (``docs/performance.md`` records them with the commands and the machine):
@@ -12,6 +12,7 @@ in one run (``docs/performance.md`` records them with the commands and the machi
   each kept lever switched back.
 * ``loader --recipe raddino --workers [0,1,2]``: loader items/s per worker count and cache mode, the per-item stage
   costs, the step's consumption (tiny setup, this CPU) and the GPU recipe's on paper.
+* ``profile --setup vits14_224 --batch_size 4``: self time per aten op (GEMMs vs the rest).
 * ``cost --setup vitb14_518 --out docs/images/ssl_cost.png``: step time and memory against image size and batch.
 
 Not a test: numbers depend on the machine and its load. ``--threads`` sets ``torch.set_num_threads``.
@@ -29,6 +30,7 @@ import torch
 from raddino_monai.benchmarks import cost as cost_lib
 from raddino_monai.benchmarks import levers as levers_lib
 from raddino_monai.benchmarks import loader as loader_lib
+from raddino_monai.benchmarks import profile as profile_lib
 from raddino_monai.benchmarks.ssl_step import PHASES, SETUPS, benchmark_step, step_flops, synthetic_batches
 from raddino_monai.benchmarks.ssl_step import build_model as _build_model
 
@@ -95,7 +97,7 @@ def loader(recipe: str = "raddino", workers: Sequence[int] = (0, 1, 2), caches: 
     print(f"{recipe} loader, per item: " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in stages.items()))
     for key, rate in result["items_per_s"].items():
         print(f"  cache/workers {key}: {rate:.1f} items/s (first batch {result['first_batch_s'][key]:.1f} s)")
-    tiny = loader_lib.benchmark_loader("tiny", workers, ("memory",), n_images, image_size, 16)
+    tiny = loader_lib.benchmark_loader("tiny", workers, ("memory",), n_images, image_size, batch_size)
     consumer = benchmark_step(consumer_setup, "bf16", steps=3, warmup=1, efficiency=False)
     best_tiny = max(tiny["items_per_s"].values())
     print(f"tiny recipe loader: " + ", ".join(f"{k} {v:.1f} items/s" for k, v in tiny["items_per_s"].items())
@@ -118,6 +120,18 @@ def loader(recipe: str = "raddino", workers: Sequence[int] = (0, 1, 2), caches: 
             "paper_cached": paper_cached}
 
 
+def profile(setup: str = "tiny", precision: str = "bf16", batch_size: int | None = None, steps: int = 1,
+            top: int = 12, threads: int | None = None) -> dict[str, Any]:
+    """Self time per aten op over trainer steps: where the step's time goes beyond the GEMMs."""
+    _threads(threads)
+    result = profile_lib.profile_step(setup, precision, batch_size, steps, top)
+    print(f"{setup} {precision}: aten self time {result['total_s']:.2f} s, GEMMs (mm/addmm/bmm) "
+          f"{100 * result['gemm_share']:.0f}%")
+    for name, seconds, share in result["ops"]:
+        print(f"  {name:<55} {seconds:8.3f} s {100 * share:5.1f}%")
+    return result
+
+
 def cost(setup: str = "vitb14_518", sizes: Sequence[int] = (112, 224, 336, 448, 518), batches: Sequence[int] = (1, 2),
          precision: str = "bf16", out: str = "docs/images/ssl_cost.png", threads: int | None = None) -> str:
     """Step time and memory against image size and batch, written as a PNG."""
@@ -130,4 +144,4 @@ def cost(setup: str = "vitb14_518", sizes: Sequence[int] = (112, 224, 336, 448, 
 
 
 if __name__ == "__main__":
-    fire.Fire({"step": step, "levers": levers, "loader": loader, "cost": cost}, serialize=lambda result: None)
+    fire.Fire({"step": step, "levers": levers, "loader": loader, "profile": profile, "cost": cost}, serialize=lambda result: None)

@@ -1,9 +1,8 @@
 """Cost growth of the SSL step against image size and batch: step time and memory, as a PNG.
 
 For each global crop size ``S`` (local crops keep the recipe's ratio, rounded to the patch size) and batch ``B``,
-one warm-up and ``steps`` timed :class:`~raddino_monai.engines.SSLTrainer` iterations
-(:func:`~raddino_monai.benchmarks.ssl_step.run_steps`); memory is the bytes autograd saves for backward in the student
-forward (activations, :func:`~raddino_monai.benchmarks.flops.saved_tensor_bytes`) plus the training state (student
+``steps`` timed :class:`~raddino_monai.engines.SSLTrainer` iterations (one warm-up step before the first point)
+(:func:`~raddino_monai.benchmarks.ssl_step.run_steps`); memory is the bytes autograd saves for backward during the step (activations, :func:`~raddino_monai.benchmarks.flops.saved_tensor_bytes`) plus the training state (student
 parameters, gradients, AdamW moments, teacher). Time grows with tokens (``S^2``) and attention (``S^4``); memory's
 activation part grows the same way, its state part is constant.
 
@@ -19,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from raddino_monai.benchmarks.flops import training_state_bytes
-from raddino_monai.benchmarks.ssl_step import _setup, activation_bytes, build_model, run_steps, synthetic_batches
+from raddino_monai.benchmarks.flops import saved_tensor_bytes, training_state_bytes
+from raddino_monai.benchmarks.ssl_step import _setup, build_model, run_steps, synthetic_batches
 from raddino_monai.benchmarks.timing import median
 from raddino_monai.visualize.figure import agg_pyplot, save_figure
 
@@ -53,17 +52,23 @@ def cost_grid(
     patch = model.student["backbone"].patch_size
     state = training_state_bytes(model.student, model.teacher)
     rows = []
+    warm = False
     for size in sizes:
         if size % patch:
             raise ValueError(f"image size {size} is not a multiple of the patch size {patch}.")
         for batch in batches:
             crops = spec.crops(global_size=size, local_size=_local_size(size, spec.crops(), patch))
             data = synthetic_batches(crops, batch, patch, config, n_batches=1)
-            act = activation_bytes(model, data[0], precision, device)
-            timer = run_steps(model, data, 1 + steps, precision, config, batch, device)
+            if not warm:  # one untimed step for the one-off costs
+                run_steps(model, data, 1, precision, config, batch, device)
+                warm = True
+            record: dict[str, int] = {}
+            with saved_tensor_bytes(record, exclude=model.parameters()):  # one step: what autograd keeps for backward = its activations
+                timer = run_steps(model, data, steps, precision, config, batch, device)
+            act = record["bytes"] // steps
             rows.append({
                 "size": size, "local_size": crops.local_size, "batch": batch,
-                "step_s": median([row["step"] for row in timer.clock.steps[1:]]),
+                "step_s": median([row["step"] for row in timer.clock.steps]),
                 "activation_bytes": act, "state_bytes": state,
             })
             print(f"size {size} (locals {crops.local_size}) batch {batch}: {rows[-1]['step_s']:.2f} s/step, "

@@ -7,12 +7,12 @@ global registration) with torch's own SDPA formulas, so attention FLOPs are coun
 Example:
     >>> lin = torch.nn.Linear(8, 4)
     >>> count_flops(lambda: lin(torch.randn(2, 8)).sum().backward())
-    192
+    256
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,12 +56,12 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 @contextmanager
-def saved_tensor_bytes(record: dict[str, int]):  # type: ignore[no-untyped-def]
+def saved_tensor_bytes(record: dict[str, int], exclude: Iterable[torch.Tensor] = ()):  # type: ignore[no-untyped-def]
     """Record in ``record["bytes"]`` the size of the distinct storages autograd saves for backward in the block.
 
     That is the activation memory of the step (what grows with image size and batch); storages are counted once
-    however many tensors view them. Parameters saved by reference count too; :func:`training_state_bytes` is the
-    rest of the memory.
+    however many tensors view them. Pass the parameters as ``exclude``: saved by reference, they are part of
+    :func:`training_state_bytes` (autocast's low-precision weight copies are not, and count here).
 
     Example:
         >>> rec = {}
@@ -71,10 +71,12 @@ def saved_tensor_bytes(record: dict[str, int]):  # type: ignore[no-untyped-def]
         True
     """
     seen: dict[int, int] = {}
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in skip:
+            seen[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):

@@ -166,6 +166,9 @@ def benchmark_loader(
     Returns:
         ``{"recipe", "stages" (s per item per stage), "items_per_s": {"<cache>/<workers>": items/s},
         "first_batch_s": {...}}``.
+
+    Raises:
+        ValueError: fewer than two batches of images.
     """
     crops = MultiCropConfig.from_recipe(recipe)
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,6 +177,9 @@ def benchmark_loader(
             items = [{"image": str(p)} for p in paths[:n_images]]
         else:
             items = write_test_images(tmp, n_images, image_size)
+        if len(items) < 2 * batch_size:
+            raise ValueError(f"benchmark_loader needs >= 2 batches of {batch_size} images, found {len(items)} "
+                             f"images{' in ' + image_dir if image_dir else ''}.")
         stages = stage_costs(items[: min(len(items), 8)], crops)
         n_batches = n_batches or max(len(items) // batch_size - 1, 1)
         rates, firsts = {}, {}

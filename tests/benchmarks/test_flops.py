@@ -40,6 +40,10 @@ def test_saved_tensor_bytes_counts_each_storage_once() -> None:
     with saved_tensor_bytes(record):
         (a * a).sum()  # saves `a` twice: one storage
     assert record["bytes"] == 4000
+    record = {}
+    with saved_tensor_bytes(record, exclude=[a]):
+        (a * a).sum()
+    assert record["bytes"] == 0
 
 
 def test_training_state_bytes() -> None:

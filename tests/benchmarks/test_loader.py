@@ -34,6 +34,8 @@ def test_stage_costs_and_benchmark_keys(tmp_path: Path) -> None:
     assert set(costs) == {"load", "resize", "multicrop", "collate"} and all(v > 0 for v in costs.values())
     result = benchmark_loader("tiny", workers=(0,), caches=("memory",), n_images=4, image_size=64, batch_size=2)
     assert set(result["items_per_s"]) == {"memory/0"} and result["items_per_s"]["memory/0"] > 0
+    with pytest.raises(ValueError, match=">= 2 batches of 4 images, found 4"):
+        benchmark_loader("tiny", workers=(0,), caches=("memory",), n_images=4, image_size=64, batch_size=4)
 
 
 def test_gpu_consumption_on_paper() -> None:

@@ -43,3 +43,11 @@ def test_synthetic_batches_follow_the_collate_contract() -> None:
     assert tuple(batch["local_crops"].shape) == (crops.n_local * 3, 3, crops.local_size, crops.local_size)
     assert tuple(batch["masks"].shape) == (6, n) and batch["masks_weight"].numel() == int(batch["masks"].sum())
     assert isinstance(spec.ssl_config().masking, MaskingConfig)
+
+
+def test_profile_ranks_ops_and_counts_gemms() -> None:
+    from raddino_monai.benchmarks.profile import profile_step
+
+    result = profile_step("tiny", precision="fp32", batch_size=2, top=5)
+    assert len(result["ops"]) == 5 and 0 < result["gemm_share"] < 1
+    assert all(name.startswith("aten::") for name, _, _ in result["ops"])
