@@ -144,4 +144,5 @@ def cost(setup: str = "vitb14_518", sizes: Sequence[int] = (112, 224, 336, 448, 
 
 
 if __name__ == "__main__":
-    fire.Fire({"step": step, "levers": levers, "loader": loader, "profile": profile, "cost": cost}, serialize=lambda result: None)
+    commands = {"step": step, "levers": levers, "loader": loader, "profile": profile, "cost": cost}
+    fire.Fire(commands, serialize=lambda result: None)

@@ -2,7 +2,8 @@
 
 For each global crop size ``S`` (local crops keep the recipe's ratio, rounded to the patch size) and batch ``B``,
 ``steps`` timed :class:`~raddino_monai.engines.SSLTrainer` iterations (one warm-up step before the first point)
-(:func:`~raddino_monai.benchmarks.ssl_step.run_steps`); memory is the bytes autograd saves for backward during the step (activations, :func:`~raddino_monai.benchmarks.flops.saved_tensor_bytes`) plus the training state (student
+(:func:`~raddino_monai.benchmarks.ssl_step.run_steps`); memory is the bytes autograd saves for backward during the
+step (activations, :func:`~raddino_monai.benchmarks.flops.saved_tensor_bytes`) plus the training state (student
 parameters, gradients, AdamW moments, teacher). Time grows with tokens (``S^2``) and attention (``S^4``); memory's
 activation part grows the same way, its state part is constant.
 
@@ -63,7 +64,8 @@ def cost_grid(
                 run_steps(model, data, 1, precision, config, batch, device)
                 warm = True
             record: dict[str, int] = {}
-            with saved_tensor_bytes(record, exclude=model.parameters()):  # one step: what autograd keeps for backward = its activations
+            # one step: what autograd keeps for backward is the step's activation memory
+            with saved_tensor_bytes(record, exclude=model.parameters()):
                 timer = run_steps(model, data, steps, precision, config, batch, device)
             act = record["bytes"] // steps
             rows.append({

@@ -296,7 +296,8 @@ def benchmark_step(
     nan = float("nan")
     peaks = [gemm_flops_per_s(gemm_dtype, gemm_size, device)] if efficiency else [nan]
     record: dict[str, int] = {"bytes": 0}
-    with saved_tensor_bytes(record, exclude=model.parameters()):  # the counted step also serves as a warm-up (one-off allocations)
+    # the counted step also serves as a warm-up (one-off allocations)
+    with saved_tensor_bytes(record, exclude=model.parameters()):
         flops = step_flops(model, first, precision, device) if efficiency else nan
     act = record["bytes"] if efficiency else nan
     timer = run_steps(model, batches, warmup + steps, precision, config, batch_size, device, adamw_impl)

@@ -139,9 +139,7 @@ class OptimConfig:
     patch_embed_lr_mult: float = 0.2  # extra multiplier on the patch embedding [DV2] optim.patch_embed_lr_mult
     betas: tuple[float, float] = (0.9, 0.999)  # adamw_beta1/2 [DV2]
     clip_grad: float = 3.0  # max grad norm per student submodule [DV2] optim.clip_grad (0 disables)
-    # torch AdamW implementation (same maths to float rounding; [DV2] leaves torch's default, foreach on CUDA):
-    # "fused" measured fastest on CPU (docs/performance.md); "foreach" / "for-loop" are the alternatives
-    adamw_impl: str = "fused"
+    adamw_impl: str = "fused"  # torch kernel, same maths; [DV2] uses torch's default; fused: docs/performance.md
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))

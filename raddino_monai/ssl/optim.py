@@ -53,5 +53,7 @@ def build_adamw(
     config = config if config is not None else OptimConfig()
     implementation = config.adamw_impl if implementation is None else implementation
     if implementation not in _IMPLEMENTATION_KWARGS:
-        raise ValueError(f"Unknown AdamW implementation {implementation!r}; valid values: {list(ADAMW_IMPLEMENTATIONS)}.")
+        raise ValueError(
+            f"Unknown AdamW implementation {implementation!r}; valid values: {list(ADAMW_IMPLEMENTATIONS)}."
+        )
     return torch.optim.AdamW(params, betas=config.betas, **_IMPLEMENTATION_KWARGS[implementation])
