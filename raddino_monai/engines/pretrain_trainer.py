@@ -71,6 +71,7 @@ __all__ = [
     "PretrainTrainer",
     "exported_backbone",
     "prepare_tensor_batch",
+    "host_floats",
     "scalar_terms",
     "unwrap_network",
 ]
@@ -131,14 +132,31 @@ def prepare_tensor_batch(
     }
 
 
+def host_floats(values: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as Python floats with one device-to-host copy (one sync on CUDA instead of one per value).
+
+    Args:
+        values: name -> scalar tensor (any dtype, same device).
+
+    Returns:
+        name -> float, in the same order.
+    """
+    if not values:
+        return {}
+    stacked = torch.stack([v.detach().reshape(()).float() for v in values.values()])
+    return dict(zip(values, stacked.tolist()))
+
+
 def scalar_terms(losses: Mapping[str, Any]) -> dict[str, float]:
-    """The scalar entries of a model's loss dict as floats (one-element tensors and numbers; others skipped)."""
+    """The scalar entries of a model's loss dict as floats (one-element tensors and numbers; others skipped), the
+    tensors read with one host sync (:func:`host_floats`)."""
+    tensors = {k: v for k, v in losses.items() if isinstance(v, torch.Tensor) and v.numel() == 1}
+    on_host = host_floats(tensors)
     out = {}
     for name, value in losses.items():
-        if isinstance(value, torch.Tensor):
-            if value.numel() == 1:
-                out[name] = float(value.detach())
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if name in on_host:
+            out[name] = on_host[name]
+        elif not isinstance(value, torch.Tensor) and isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = float(value)
     return out
 
@@ -294,8 +312,8 @@ class PretrainTrainer(SupervisedTrainer):
             params = [p for p in module.parameters() if p.grad is not None]
             if params:
                 norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # FSDP2 shards: a DTensor, reduced over ranks
-                norms[name] = float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
-        return norms
+                norms[name] = norm.full_tensor() if isinstance(norm, DTensor) else norm
+        return host_floats(norms)
 
     def _iteration(self, engine: PretrainTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         """One optimisation step; see the module docstring for the order and the output dict.

@@ -32,7 +32,7 @@ from monai.inferers import Inferer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from raddino_monai.engines.pretrain_trainer import PretrainTrainer, unwrap_network
+from raddino_monai.engines.pretrain_trainer import PretrainTrainer, host_floats, unwrap_network
 from raddino_monai.models.init_warning import warn_if_random_init
 from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.meta_arch import StudentTeacher
@@ -41,7 +41,7 @@ from raddino_monai.ssl.schedules import ScheduleValues, SSLSchedules
 if TYPE_CHECKING:  # the handlers package imports this module
     from raddino_monai.engines.handlers.run_lock import RunLock
 
-__all__ = ["SSLTrainer", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
+__all__ = ["SSLTrainer", "host_floats", "prepare_ssl_batch", "unwrap_model", "AUTOCAST_DTYPES", "SSL_BATCH_KEYS"]
 
 #: autocast dtype per ``precision`` (None = no autocast): the table ``SSLConfig.precision`` is validated against
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = PRECISIONS

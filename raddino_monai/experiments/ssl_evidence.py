@@ -57,7 +57,7 @@ from raddino_monai.experiments.evidence_summary import combine_seeds, format_com
 from raddino_monai.experiments.heldout import check_patient_disjoint, heldout_split
 from raddino_monai.inference.embeddings import embed_images
 from raddino_monai.models import export_hf_folder
-from raddino_monai.ssl import SSLConfig, StudentTeacher
+from raddino_monai.ssl import SSLConfig, StudentTeacher, build_adamw
 from raddino_monai.transforms import LoadCXRd, MultiCropConfig, MultiCropd, ResizeShortestEdged
 
 __all__ = [
@@ -142,7 +142,7 @@ def pretrain_tiny(
         max_epochs=-(-max_iters // len(loader)),
         train_data_loader=loader,
         network=model,
-        optimizer=torch.optim.AdamW(model.param_groups()),
+        optimizer=build_adamw(model.param_groups(), config.optim),
         schedules=config.build_schedules(batch_size, total_iters=max_iters),
         train_handlers=handlers,
     )

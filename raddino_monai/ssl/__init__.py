@@ -3,6 +3,7 @@
 * :mod:`.config`: typed pretraining configuration (:class:`SSLConfig`, one section per concern).
 * :mod:`.schedules`: lr / weight decay / teacher momentum / teacher temperature / last-layer lr schedules.
 * :mod:`.ema`: teacher EMA update.
+* :mod:`.optim`: the student's AdamW (:func:`build_adamw`, implementation choice).
 * :mod:`.param_groups`: AdamW groups with layer-wise lr decay and :func:`apply_schedule_values`.
 * :mod:`.meta_arch`: :class:`StudentTeacher`.
 * :mod:`.ecamp_config`, :mod:`.ecamp_meta_arch`: ECAMP's recipe (:class:`ECAMPPretrainConfig`, ``ECAMP_RECIPES``) and
@@ -33,8 +34,9 @@ from raddino_monai.ssl.ecamp_config import (
     ECAMPScheduleConfig,
 )
 from raddino_monai.ssl.ecamp_meta_arch import ECAMPMetaArch, ecamp_param_groups
-from raddino_monai.ssl.ema import check_same_structure, update_ema
+from raddino_monai.ssl.ema import TeacherEMA, check_same_structure, update_ema
 from raddino_monai.ssl.meta_arch import StudentTeacher
+from raddino_monai.ssl.optim import ADAMW_IMPLEMENTATIONS, build_adamw
 from raddino_monai.ssl.param_groups import apply_schedule_values, build_param_groups
 from raddino_monai.ssl.schedules import (
     SCALING_RULES,
@@ -50,6 +52,8 @@ from raddino_monai.ssl.schedules import (
 __getattr__ = moved_names(__name__)  # the masking names (MaskingGenerator, sample_ibot_masks, ...) moved to data
 
 __all__ = [
+    "ADAMW_IMPLEMENTATIONS",
+    "build_adamw",
     "PRECISIONS",
     "SSL_RECIPES",
     "BackboneConfig",
@@ -66,6 +70,7 @@ __all__ = [
     "ECAMPScheduleConfig",
     "ECAMPMetaArch",
     "ecamp_param_groups",
+    "TeacherEMA",
     "CosineSchedule",
     "FrozenStartSchedule",
     "OptimSchedules",

@@ -49,12 +49,15 @@ __all__ = [
     "SSL_RECIPES",
     "PRECISIONS",
     "CENTERINGS",
+    "ADAMW_IMPLEMENTATIONS",
 ]
 
 #: ``precision`` -> autocast dtype of the training step (``None``: no autocast); the trainer reads the same table
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: valid ``loss.centering`` names, from the losses' registry ([DV2] ``train.centering``)
 CENTERINGS: tuple[str, ...] = tuple(CENTERING_REGISTRY)
+#: valid ``optim.adamw_impl`` names (:func:`raddino_monai.ssl.optim.build_adamw`)
+ADAMW_IMPLEMENTATIONS: tuple[str, ...] = ("fused", "foreach", "for-loop")
 
 
 def _check_choice(name: str, value: str, valid: Any) -> None:
@@ -136,6 +139,7 @@ class OptimConfig:
     patch_embed_lr_mult: float = 0.2  # extra multiplier on the patch embedding [DV2] optim.patch_embed_lr_mult
     betas: tuple[float, float] = (0.9, 0.999)  # adamw_beta1/2 [DV2]
     clip_grad: float = 3.0  # max grad norm per student submodule [DV2] optim.clip_grad (0 disables)
+    adamw_impl: str = "fused"  # torch kernel, same maths; [DV2] uses torch's default; fused: docs/performance.md
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -148,6 +152,7 @@ class OptimConfig:
         _check_range("optim.layerwise_decay", self.layerwise_decay, 0.0, 1.0)
         if self.clip_grad < 0:
             raise ValueError(f"optim.clip_grad must be >= 0 (0 disables clipping), found {self.clip_grad}.")
+        _check_choice("optim.adamw_impl", self.adamw_impl, ADAMW_IMPLEMENTATIONS)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from raddino_monai.models import RadDinoBackbone, create_backbone
 from raddino_monai.models.dino_head import DINOHead
 from raddino_monai.models.weights.head_file import load_dino_head
 from raddino_monai.ssl.config import SSLConfig
-from raddino_monai.ssl.ema import update_ema
+from raddino_monai.ssl.ema import TeacherEMA
 from raddino_monai.ssl.param_groups import build_param_groups
 
 __all__ = ["StudentTeacher"]
@@ -87,6 +87,7 @@ class StudentTeacher(nn.Module):
         self.dino_loss = DINOClsTokenLoss(**loss_kwargs) if cfg.loss.dino_loss_weight > 0 else None
         self.ibot_loss = IBOTPatchLoss(**loss_kwargs) if cfg.loss.ibot_loss_weight > 0 else None
         self.koleo_loss = KoLeoLoss() if cfg.loss.koleo_loss_weight > 0 else None
+        self._ema: TeacherEMA | None = None  # built at the first update, rebuilt if the parameters are swapped
 
     @classmethod
     def from_config(cls, config: SSLConfig, n_global_crops: int = 2) -> StudentTeacher:
@@ -259,7 +260,9 @@ class StudentTeacher(nn.Module):
         Raises:
             ValueError: ``momentum`` outside [0, 1].
         """
-        update_ema(self.teacher, self.student, momentum)
+        if self._ema is None or not self._ema.matches(self.teacher, self.student):
+            self._ema = TeacherEMA(self.teacher, self.student)
+        self._ema(momentum)
 
     def param_groups(self) -> list[dict]:
         """AdamW groups of the student ([DV2] ``get_params_groups``): layer-wise lr decay, patch-embed multiplier,

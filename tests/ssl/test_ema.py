@@ -53,3 +53,57 @@ def test_structure_mismatch_lists_names() -> None:
         update_ema(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(2, 2)), 0.9)
     with pytest.raises(ValueError, match="momentum"):
         update_ema(nn.Linear(2, 2), nn.Linear(2, 2), 1.5)
+
+
+def test_teacher_ema_is_bit_identical_to_the_per_parameter_reference() -> None:
+    """The cached foreach EMA equals ``t.mul_(m).add_(s, alpha=1 - m)`` per parameter exactly, over several steps."""
+    from raddino_monai.ssl.ema import TeacherEMA
+
+    teacher, student = _pair()
+    reference = copy.deepcopy(teacher)
+    ema = TeacherEMA(teacher, student)
+    for step, momentum in enumerate((0.992, 0.995, 0.9999)):
+        with torch.no_grad():
+            for p in student.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+        ema(momentum)
+        students = dict(student.named_parameters())
+        with torch.no_grad():
+            for name, r_param in reference.named_parameters():
+                r_param.mul_(momentum).add_(students[name], alpha=1 - momentum)
+        for (name, t_param), r_param in zip(teacher.named_parameters(), reference.parameters()):
+            assert torch.equal(t_param, r_param), f"step {step}: {name}"
+        assert ema.matches(teacher, student)
+
+
+def test_teacher_ema_notices_swapped_parameters_and_student_teacher_rebuilds() -> None:
+    from raddino_monai.ssl import SSLConfig, StudentTeacher
+    from raddino_monai.ssl.ema import TeacherEMA
+
+    teacher, student = _pair()
+    ema = TeacherEMA(teacher, student)
+    student[0].weight = nn.Parameter(student[0].weight.detach().clone())  # e.g. FSDP replacing parameters
+    assert not ema.matches(teacher, student)
+
+    model = StudentTeacher.from_config(SSLConfig.tiny())
+    model.update_teacher(0.5)
+    first = model._ema
+    model.update_teacher(0.5)
+    assert model._ema is first  # cached between steps
+    backbone = model.student["backbone"]
+    name, param = next(iter(backbone.named_parameters()))
+    module = backbone.get_submodule(name.rsplit(".", 1)[0])
+    new = nn.Parameter(param.detach() + 1.0)
+    setattr(module, name.rsplit(".", 1)[1], new)
+    before = model.teacher["backbone"].get_parameter(name).clone()
+    model.update_teacher(0.5)
+    assert model._ema is not first
+    torch.testing.assert_close(model.teacher["backbone"].get_parameter(name), 0.5 * before + 0.5 * new.detach())
+
+
+def test_teacher_ema_rejects_bad_momentum() -> None:
+    from raddino_monai.ssl.ema import TeacherEMA
+
+    teacher, student = _pair()
+    with pytest.raises(ValueError, match="momentum"):
+        TeacherEMA(teacher, student)(1.5)
