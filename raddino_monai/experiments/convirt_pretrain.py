@@ -50,12 +50,14 @@ from raddino_monai.ssl.convirt_data import ConVIRTCollate, convirt_transforms, r
 from raddino_monai.ssl.schedules import OptimSchedules
 from raddino_monai.text.build import random_bert
 
-__all__ = ["CONVIRT_BAR_TERMS", "convirt_pretrain_job", "convirt_schedules", "load_convirt_items",
+__all__ = ["CONVIRT_BAR_TERMS", "HF_FOLDER", "build_convirt_trainer", "convirt_pretrain_job", "convirt_schedules", "load_convirt_items",
            "resolve_text_encoder"]
 
 logger = logging.getLogger(__name__)
 #: progress-bar scalars of a ConVIRT run
 CONVIRT_BAR_TERMS: tuple[str, ...] = ("loss", "accuracy_image_to_text")
+#: the exported image encoder's folder name inside the run folder
+HF_FOLDER = "image_encoder_hf"
 
 
 def load_convirt_items(
@@ -107,7 +109,7 @@ def convirt_schedules(config: ConVIRTConfig, total_iters: int) -> OptimSchedules
                                  total_iters=total_iters, warmup_iters=config.warmup_iters)
 
 
-def convirt_pretrain_job(
+def build_convirt_trainer(
     config: ConVIRTConfig | Mapping[str, Any] | str,
     items_or_datalist: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
     output_dir: str | os.PathLike[str],
@@ -123,33 +125,8 @@ def convirt_pretrain_job(
     log_interval: int = 10,
     synthesize_reports: bool = False,
     resume: bool = True,
-) -> Path:
-    """Pretrain ConVIRT and export the image encoder; returns the HF folder ``<output_dir>/image_encoder_hf``.
-
-    Args:
-        config: :class:`ConVIRTConfig`, a mapping of its fields, or a recipe name (``"convirt"``, ``"tiny"``).
-            Without ``model.text_encoder`` a random-init BERT is built (:func:`resolve_text_encoder`).
-        items_or_datalist: image + report items or a datalist path (:func:`load_convirt_items`).
-        output_dir: run folder (layout in the module docstring); a second run in it is refused while one is alive.
-        split: datalist section(s) used.
-        max_epochs: passes over the items.
-        max_iters: stop after this many iterations (a compute budget; the lr schedule spans it); ``None``: all epochs.
-        device: training device.
-        seed: data order, augmentation and sentence draws (``SeededDataset``) and model initialisation.
-        num_workers: DataLoader workers (draws do not depend on them).
-        save_interval: iterations between checkpoints (one is always written at the end).
-        export_interval: iterations between HF exports (0: at the end only).
-        log_interval: iterations between TensorBoard writes.
-        synthesize_reports: fill missing reports from metadata (sample data only; see :mod:`..data.sample_reports`).
-        resume: continue from the newest checkpoint in ``<output_dir>/checkpoints``.
-
-    Returns:
-        the exported image-encoder folder (``AutoModel.from_pretrained`` / any ``--encoder`` of the tools).
-
-    Raises:
-        ValueError: no usable item, fewer items than one batch, an invalid config.
-        TypeError: the image encoder is not a registry ViT (ResNet-50 cannot be exported as a Dinov2Model folder).
-    """
+) -> PretrainTrainer:
+    """The ready-to-run trainer of :func:`convirt_pretrain_job` (same arguments); writes ``convirt_config.json``."""
     cfg = ConVIRTConfig.from_recipe(config) if isinstance(config, str) else (
         config if isinstance(config, ConVIRTConfig) else ConVIRTConfig(**dict(config)))
     out = Path(output_dir).expanduser()
@@ -163,14 +140,15 @@ def convirt_pretrain_job(
     dataset = SeededDataset(Dataset(items, transform=convirt_transforms(cfg.augment)), seed=seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size_per_gpu, sampler=ResumableDistributedSampler(
         dataset, shuffle=True, seed=seed), collate_fn=ConVIRTCollate(load_tokenizer(cfg.model.text_encoder),
-        cfg.max_length), num_workers=num_workers, drop_last=True)  # fmt: skip
+        cfg.max_length), num_workers=num_workers, drop_last=True,
+        generator=torch.Generator().manual_seed(seed))  # own generator: a resumed iterator draws nothing from torch's
+    # global RNG, which the checkpoint restored for dropout / drop-path  # fmt: skip
     total = max_epochs * len(loader) if max_iters is None else min(max_iters, max_epochs * len(loader))
-    hf_dir = out / "image_encoder_hf"
     handlers = [
         NaNGuard(hint="resume from the last one with a lower lr or precision 'fp32'."),
         ThroughputMonitor(),
         SSLCheckpointHandler(out / "checkpoints", save_interval=save_interval, n_saved=2, resume=resume),
-        TeacherExportHandler(hf_dir, interval=export_interval),
+        TeacherExportHandler(out / HF_FOLDER, interval=export_interval),
         SSLTensorBoardHandler(out / "tensorboard", interval=log_interval, monitors=CONVIRT_MONITORS),
         SSLProgressBar(terms=CONVIRT_BAR_TERMS),
     ]
@@ -184,5 +162,43 @@ def convirt_pretrain_job(
                                   lambda e: e.terminate())
     out.mkdir(parents=True, exist_ok=True)
     (out / "convirt_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    return trainer
+
+
+def convirt_pretrain_job(
+    config: ConVIRTConfig | Mapping[str, Any] | str,
+    items_or_datalist: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
+    output_dir: str | os.PathLike[str],
+    **options: Any,
+) -> Path:
+    """Pretrain ConVIRT and export the image encoder; returns the HF folder ``<output_dir>/image_encoder_hf``.
+
+    Args:
+        config: :class:`ConVIRTConfig`, a mapping of its fields, or a recipe name (``"convirt"``, ``"tiny"``).
+            Without ``model.text_encoder`` a random-init BERT is built (:func:`resolve_text_encoder`).
+        items_or_datalist: image + report items or a datalist path (:func:`load_convirt_items`).
+        output_dir: run folder (layout in the module docstring); a second run in it is refused while one is alive.
+        options: keyword options of :func:`build_convirt_trainer`:
+
+            * ``split`` (``"training"``): datalist section(s) used;
+            * ``max_epochs`` (1): passes over the items;
+            * ``max_iters`` (None): stop after this many iterations (a compute budget; the lr schedule spans it);
+            * ``device`` (``"cpu"``), ``num_workers`` (0; draws do not depend on workers);
+            * ``seed`` (0): data order, augmentation and sentence draws (``SeededDataset``), model initialisation;
+            * ``save_interval`` (1000; a checkpoint is always written at the end), ``export_interval`` (0: at the
+              end only), ``log_interval`` (10): in iterations;
+            * ``synthesize_reports`` (False): fill missing reports from metadata (sample data only,
+              :mod:`raddino_monai.data.sample_reports`);
+            * ``resume`` (True): continue from the newest checkpoint in ``<output_dir>/checkpoints``.
+
+    Returns:
+        the exported image-encoder folder (``AutoModel.from_pretrained`` / any ``--encoder`` of the tools).
+
+    Raises:
+        ValueError: no usable item, fewer items than one batch, an invalid config.
+        TypeError: unknown option; or the image encoder is not a registry ViT (ResNet-50 cannot be exported as a
+            Dinov2Model folder).
+    """
+    trainer = build_convirt_trainer(config, items_or_datalist, output_dir, **options)
     trainer.run()
-    return hf_dir
+    return Path(output_dir).expanduser() / HF_FOLDER

@@ -136,15 +136,17 @@ LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 
 
 def build_convirt_image_encoder(config: ConVIRTConfig) -> nn.Module:
-    """``f_v`` of ``config``: a registry backbone at the augmentation's input size (so the exported folder's
-    preprocessing matches training), or ResNet-50.
+    """``f_v`` of ``config``: a registry backbone with its registry configuration, or ResNet-50.
+
+    A ViT keeps its registry ``image_size`` (position table) and sees the ``augment.size`` crops through the
+    position-embedding interpolation of ``Dinov2Model`` (as DINOv2 does for its 224 px crops of a 518 px model), so
+    the exported folder is exactly a registry architecture and every tool's ``--encoder arch:folder`` loads it.
 
     Raises:
         ValueError: unknown encoder / pooling (valid values listed).
     """
     m = config.model
-    overrides = {} if m.image_encoder == "resnet50" else {"image_size": config.augment.size}
-    return build_image_encoder(m.image_encoder, weights=m.image_weights, pooling=m.image_pooling, **overrides)
+    return build_image_encoder(m.image_encoder, weights=m.image_weights, pooling=m.image_pooling)
 
 
 class ConVIRTPretrainModel(nn.Module):
