@@ -41,7 +41,7 @@ from raddino_monai.text.models import build_causal_lm, build_masked_lm
 from raddino_monai.text.pretrain import pretrain_text_model
 from raddino_monai.text.tokenizer import save_tokenizer, train_bpe_tokenizer, train_wordpiece_tokenizer
 
-__all__ = ["build_lm", "build_bert", "as_config"]
+__all__ = ["build_lm", "build_bert", "random_bert", "as_config"]
 
 C = TypeVar("C")
 _PLAN, _SUMMARY = "build_plan.json", "build.json"
@@ -159,3 +159,55 @@ def build_bert(
 ) -> Path:
     """Build a small BERT report encoder (WordPiece + MLM pretraining) from scratch; arguments as :func:`build_lm`."""
     return _build("bert", reports, output_dir, column, section, tokenizer, model, train, resume)
+
+
+_RANDOM_PLAN = "random_bert.json"
+
+
+def random_bert(
+    texts: Sequence[str],
+    output_dir: str | os.PathLike[str],
+    tokenizer: TokenizerConfig | Mapping[str, Any] | None = None,
+    model: BertEncoderConfig | Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Path:
+    """A random-init BERT with a WordPiece tokenizer trained on ``texts``, saved as an HF folder (no MLM training).
+
+    For smoke runs and tests that need *a* local text encoder (e.g. the ConVIRT bundle on the sample data): nothing
+    is downloaded and it says nothing about a pretrained ClinicalBERT. The folder is reused when it already holds a
+    random BERT of the same plan (so a resumed run loads the same weights); ``random_bert.json`` records the plan.
+
+    Args:
+        texts: corpus for the tokenizer.
+        output_dir: the folder (created).
+        tokenizer, model: configs or override mappings (defaults: :mod:`raddino_monai.text.config`).
+        seed: torch seed of the weight initialisation.
+
+    Returns:
+        ``output_dir``, loadable with ``AutoModel`` / ``AutoTokenizer.from_pretrained(output_dir)``.
+
+    Raises:
+        FileExistsError: ``output_dir`` is not empty and holds something else (another plan, or not a random BERT).
+        ValueError: empty corpus, unknown config fields.
+    """
+    tok_cfg, model_cfg = as_config(TokenizerConfig, tokenizer), as_config(BertEncoderConfig, model)
+    plan = {"kind": "random_bert", "n_texts": len(texts), "seed": seed, "tokenizer": dataclasses.asdict(tok_cfg),
+            "model": dataclasses.asdict(model_cfg)}
+    out = Path(output_dir).expanduser()
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            found = json.loads((out / _RANDOM_PLAN).read_text())
+        except (OSError, ValueError):
+            found = None
+        if found == plan and (out / "config.json").is_file():
+            return out
+        raise FileExistsError(f"{out} is not empty and does not hold a random BERT of this plan ({_RANDOM_PLAN}); "
+                              "use another folder.")
+    tok = train_wordpiece_tokenizer(texts, tok_cfg.vocab_size, tok_cfg.min_frequency, model_cfg.max_position_embeddings)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_masked_lm(model_cfg, tok)
+    save_tokenizer(tok, out)
+    network.save_pretrained(str(out))
+    (out / _RANDOM_PLAN).write_text(json.dumps(plan, indent=2) + "\n")  # last: marks a complete folder
+    return out

@@ -98,3 +98,17 @@ def test_every_schedule_field_reaches_the_schedules() -> None:
     sched = cfg.build_schedules(global_batch_size=64)
     assert sched.state_dict()["min_lr"] == 1e-5 and sched.state_dict()["teacher_temp"] == 0.06
     assert sched(19).teacher_temp == pytest.approx(0.06)
+
+
+def test_optim_schedules_constant_and_cosine() -> None:
+    from raddino_monai.ssl.schedules import OptimSchedules, OptimScheduleValues
+
+    const = OptimSchedules.constant(lr=1e-4, weight_decay=1e-6, total_iters=5)
+    assert [const(i) for i in (0, 4, 9)] == [OptimScheduleValues(1e-4, 1e-6)] * 3
+    cos = OptimSchedules.cosine(peak_lr=1.0, min_lr=0.0, weight_decay=0.1, total_iters=6, warmup_iters=2,
+                                weight_decay_end=0.2)
+    lrs = [cos(i).lr for i in range(6)]
+    assert lrs[:2] == [0.0, 1.0] and lrs[2] == 1.0 and lrs[-1] < 0.2 and all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+    assert cos(0).weight_decay == pytest.approx(0.1) and cos(6).weight_decay == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="total_iters"):
+        OptimSchedules.constant(lr=1.0, weight_decay=0.0, total_iters=0)

@@ -69,3 +69,19 @@ def test_as_config() -> None:
     assert as_config(PretrainConfig, {"epochs": 1}).epochs == 1
     with pytest.raises(ValueError, match="no field"):
         as_config(PretrainConfig, {"epoch": 1})
+
+
+def test_random_bert_is_reused_for_its_plan_and_refuses_others(tmp_path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from raddino_monai.text.build import random_bert
+
+    texts = ["Finding: COVID-19.", "Patient sex: male.", "Chest radiograph, PA view."] * 4
+    small = {"hidden_size": 16, "num_layers": 2, "num_heads": 2, "intermediate_size": 32, "max_position_embeddings": 32}
+    folder = random_bert(texts, tmp_path / "bert", model=small, seed=3)
+    first = AutoModel.from_pretrained(str(folder)).embeddings.word_embeddings.weight.detach().clone()
+    assert random_bert(texts, folder, model=small, seed=3) == folder  # same plan: reused, not rebuilt
+    assert torch.equal(AutoModel.from_pretrained(str(folder)).embeddings.word_embeddings.weight, first)
+    assert AutoTokenizer.from_pretrained(str(folder))("finding")["input_ids"][0] == 2  # [CLS]
+    with pytest.raises(FileExistsError, match="does not hold a random BERT of this plan"):
+        random_bert(texts, folder, model=small, seed=4)

@@ -98,3 +98,17 @@ def test_07_visualize(tmp_path: Path) -> None:
     for name in names:
         _assert_png(out / name)
     assert (out / "ssl_run" / "teacher_hf" / "model.safetensors").is_file()
+
+
+def test_09_convirt(tmp_path: Path) -> None:
+    docstring_command = (TUTORIALS / "09_convirt.py").read_text(encoding="utf-8").split("\n")[2]
+    assert "tutorials/09_convirt.py OUTPUT_DIR" in docstring_command
+    out = tmp_path / "out"
+    result = _run("09_convirt.py", str(out), "--iterations=2", timeout=600)
+    lines = result.stdout.splitlines()
+    assert lines[-1].strip() == str(out / "convirt.png")
+    assert any(line.startswith("1. recipe tiny: tau=0.1, lambda=0.75, lr=0.0001") for line in lines)
+    assert any(line.startswith("2. exported image encoder:") and "model.safetensors" in line for line in lines)
+    assert any(line.startswith("3. image->image Precision@k") for line in lines)
+    assert (out / "run" / "image_encoder_hf" / "config.json").is_file()
+    _assert_png(out / "convirt.png")
