@@ -39,7 +39,7 @@ def report_items(items: Sequence[Mapping[str, Any]], report_key: str = "report")
     kept, skipped = [], []
     for i, item in enumerate(items):
         report = item.get(report_key)
-        if isinstance(report, str) and split_sentences(report):
+        if isinstance(report, str) and split_sentences(report, clean=True):
             kept.append(dict(item))
         else:
             skipped.append(f"#{i} {item.get('image', '?')}")
