@@ -270,7 +270,8 @@ class PretrainTrainer(SupervisedTrainer):
         if values is None:
             return
         lr = float(values.lr)
-        apply_schedule_values(self.optimizer, lr, float(values.weight_decay), float(getattr(values, "last_layer_lr", lr)))
+        last_layer_lr = float(getattr(values, "last_layer_lr", lr))
+        apply_schedule_values(self.optimizer, lr, float(values.weight_decay), last_layer_lr)
 
     def forward_losses(self, batch: Mapping[str, Any], values: Any) -> Mapping[str, Any]:
         """The network's loss dict for ``batch`` (runs inside autocast)."""
@@ -315,7 +316,9 @@ class PretrainTrainer(SupervisedTrainer):
                 norms[name] = norm.full_tensor() if isinstance(norm, DTensor) else norm
         return host_floats(norms)
 
-    def _iteration(self, engine: PretrainTrainer, batchdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    def _iteration(  # type: ignore[override]
+        self, engine: PretrainTrainer, batchdata: dict[str, Any]
+    ) -> dict[str, Any]:
         """One optimisation step; see the module docstring for the order and the output dict.
 
         Raises:

@@ -50,8 +50,8 @@ from raddino_monai.ssl.convirt_data import ConVIRTCollate, convirt_transforms, r
 from raddino_monai.ssl.schedules import OptimSchedules
 from raddino_monai.text.build import random_bert
 
-__all__ = ["CONVIRT_BAR_TERMS", "HF_FOLDER", "build_convirt_trainer", "convirt_pretrain_job", "convirt_schedules", "load_convirt_items",
-           "resolve_text_encoder"]
+__all__ = ["CONVIRT_BAR_TERMS", "HF_FOLDER", "build_convirt_trainer", "convirt_pretrain_job", "convirt_schedules",
+           "load_convirt_items", "resolve_text_encoder"]
 
 logger = logging.getLogger(__name__)
 #: progress-bar scalars of a ConVIRT run
@@ -96,7 +96,8 @@ def resolve_text_encoder(config: ConVIRTConfig, texts: Sequence[str], folder: st
     layers = max(4, config.model.n_frozen_layers + 2)
     path = random_bert(list(texts), folder, model={"num_layers": layers})
     logger.warning("ConVIRT: no text encoder given; using a random-init %d-layer BERT built in %s (smoke runs only: "
-                   "pass model.text_encoder = a local ClinicalBERT or tools/report.py build_bert output).", layers, path)
+                   "pass model.text_encoder = a local ClinicalBERT or tools/report.py build_bert output).",
+                   layers, path)
     return config.replace(model={"text_encoder": str(path)})
 
 

@@ -32,7 +32,8 @@ from raddino_monai.models.convirt import (
 from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.transforms.convirt_augment import ConVIRTAugmentConfig
 
-__all__ = ["CONVIRT_MONITORS", "CONVIRT_RECIPES", "ConVIRTConfig", "ConVIRTPretrainModel", "build_convirt_image_encoder"]
+__all__ = ["CONVIRT_MONITORS", "CONVIRT_RECIPES", "LR_SCHEDULES", "ConVIRTConfig", "ConVIRTPretrainModel",
+           "build_convirt_image_encoder"]
 
 #: output scalars of :class:`ConVIRTPretrainModel` that are monitors, not loss terms (TensorBoard ``monitor/``)
 CONVIRT_MONITORS: tuple[str, ...] = ("temperature", "accuracy_image_to_text", "accuracy_text_to_image")

@@ -100,6 +100,7 @@ def test_07_visualize(tmp_path: Path) -> None:
     assert (out / "ssl_run" / "teacher_hf" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_09_convirt(tmp_path: Path) -> None:
     docstring_command = (TUTORIALS / "09_convirt.py").read_text(encoding="utf-8").split("\n")[2]
     assert "tutorials/09_convirt.py OUTPUT_DIR" in docstring_command

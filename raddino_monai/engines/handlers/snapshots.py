@@ -1,4 +1,5 @@
-"""TeacherSnapshots: keep copies of the exported backbone (the teacher for SSL) during a run, to probe how the features evolve (rank 0).
+"""TeacherSnapshots: keep copies of the exported backbone (the teacher for SSL) during a run, to probe how the
+features evolve (rank 0).
 
 ``tools/ssl_evidence.py --probe_every N`` uses it to draw the probe accuracy against the iteration from one run
 (a schedule rescaled to a shorter run is a different run, so separate runs of different lengths do not give that

@@ -2,8 +2,8 @@
 :class:`~raddino_monai.engines.PretrainTrainer` run (rank 0).
 
 Logged every ``interval`` iterations under ``loss/`` (each weighted term and the total), ``monitor/`` (the scalars
-named in ``monitors``: by default the SSL collapse monitors, teacher-output entropy and unweighted KoLeo; ``monitor/teacher_entropy_uniform`` = ln K, the entropy of uniform
-targets, when ``n_prototypes`` is given), ``schedule/`` (lr, weight decay, teacher momentum, teacher temperature,
+named in ``monitors``: by default the SSL collapse monitors, teacher-output entropy and unweighted KoLeo;
+``monitor/teacher_entropy_uniform`` = ln K, the entropy of uniform targets, when ``n_prototypes`` is given), ``schedule/`` (lr, weight decay, teacher momentum, teacher temperature,
 last-layer lr), ``grad_norm/`` (pre-clip, per student submodule) and ``throughput/`` (images/s, data-wait share).
 """
 
