@@ -30,7 +30,6 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from monai.transforms import (
 )
 
 from raddino_monai.transforms.affine import RandIsotropicAffine, RandIsotropicAffined
+from raddino_monai.transforms.config_fields import config_from_fields
 from raddino_monai.transforms.intensity import (
     RandBrightnessContrast,
     RandBrightnessContrastd,
@@ -133,15 +133,7 @@ def as_convirt_augment_config(config: ConVIRTAugmentConfig | Mapping[str, Any] |
     Raises:
         ValueError: unknown fields (valid fields listed).
     """
-    if config is None:
-        return ConVIRTAugmentConfig()
-    if isinstance(config, ConVIRTAugmentConfig):
-        return config
-    valid = {f.name for f in dataclasses.fields(ConVIRTAugmentConfig)}
-    unknown = sorted(set(config) - valid)
-    if unknown:
-        raise ValueError(f"Unknown ConVIRTAugmentConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-    return ConVIRTAugmentConfig(**config)
+    return config_from_fields(ConVIRTAugmentConfig, config)
 
 
 def _steps(cfg: ConVIRTAugmentConfig) -> list[tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]]:

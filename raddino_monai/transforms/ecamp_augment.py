@@ -23,7 +23,6 @@ An optional region map (``region_key``, e.g. ``sr_region``: ECAMP's SR attention
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,7 @@ from monai.transforms import (
     RepeatChanneld,
 )
 
+from raddino_monai.transforms.config_fields import config_from_fields
 from raddino_monai.transforms.resized_crop import RandResizedCrop, RandResizedCropd
 
 __all__ = ["ECAMPAugmentConfig", "as_ecamp_augment_config", "ecamp_augmentations", "ecamp_augmentations_array"]
@@ -90,15 +90,7 @@ def as_ecamp_augment_config(config: ECAMPAugmentConfig | Mapping[str, Any] | Non
     Raises:
         ValueError: unknown fields (valid fields listed).
     """
-    if config is None:
-        return ECAMPAugmentConfig()
-    if isinstance(config, ECAMPAugmentConfig):
-        return config
-    valid = {f.name for f in dataclasses.fields(ECAMPAugmentConfig)}
-    unknown = sorted(set(config) - valid)
-    if unknown:
-        raise ValueError(f"Unknown ECAMPAugmentConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-    return ECAMPAugmentConfig(**config)
+    return config_from_fields(ECAMPAugmentConfig, config)
 
 
 _Step = tuple[Callable[..., Any], Callable[..., Any], dict[str, Any], bool]  # array, dict, kwargs, region too

@@ -14,13 +14,14 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from raddino_monai.transforms.config_fields import config_from_fields
 
 __all__ = ["CROP_SAMPLERS", "CropBox", "MULTICROP_RECIPES", "MultiCropConfig", "as_multicrop_config",
            "sample_area_box", "sample_side_box"]
@@ -199,13 +200,9 @@ MULTICROP_RECIPES: dict[str, Callable[..., MultiCropConfig]] = {
 
 
 def as_multicrop_config(config: MultiCropConfig | Mapping[str, Any] | None) -> MultiCropConfig:
-    """Accept a config, a mapping of its fields (bundle JSON) or None (:meth:`MultiCropConfig.raddino`)."""
-    if config is None:
-        return MultiCropConfig.raddino()
-    if isinstance(config, MultiCropConfig):
-        return config
-    valid = {f.name for f in dataclasses.fields(MultiCropConfig)}
-    unknown = sorted(set(config) - valid)
-    if unknown:
-        raise ValueError(f"Unknown MultiCropConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-    return MultiCropConfig(**config)
+    """Accept a config, a mapping of its fields (bundle JSON) or None (:meth:`MultiCropConfig.raddino`).
+
+    Raises:
+        ValueError: unknown fields (valid fields listed).
+    """
+    return config_from_fields(MultiCropConfig, config, MultiCropConfig.raddino)
