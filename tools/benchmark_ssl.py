@@ -100,7 +100,7 @@ def loader(recipe: str = "raddino", workers: Sequence[int] = (0, 1, 2), caches: 
     tiny = loader_lib.benchmark_loader("tiny", workers, ("memory",), n_images, image_size, batch_size)
     consumer = benchmark_step(consumer_setup, "bf16", steps=3, warmup=1, efficiency=False)
     best_tiny = max(tiny["items_per_s"].values())
-    print(f"tiny recipe loader: " + ", ".join(f"{k} {v:.1f} items/s" for k, v in tiny["items_per_s"].items())
+    print("tiny recipe loader: " + ", ".join(f"{k} {v:.1f} items/s" for k, v in tiny["items_per_s"].items())
           + f"; tiny step consumes {consumer['images_per_s']:.1f} img/s -> best loader "
           f"{best_tiny / consumer['images_per_s']:.1f}x consumption")
     spec = SETUPS[gpu_setup]

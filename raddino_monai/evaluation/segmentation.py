@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.data import DataLoader, Dataset, decollate_batch, list_data_collate
+from monai.data import DataLoader, Dataset, list_data_collate
 from monai.losses import DiceCELoss
 from monai.transforms import Invertd
 from monai.utils import convert_to_tensor

@@ -37,6 +37,7 @@ import torch
 from raddino_monai.data.masking import MaskingConfig
 from raddino_monai.losses.centering import CENTERING_REGISTRY
 from raddino_monai.ssl.schedules import SCALING_RULES, SSLSchedules
+from raddino_monai.transforms.config_fields import replace_fields
 
 __all__ = [
     "BackboneConfig",
@@ -284,12 +285,7 @@ class SSLConfig:
             if key not in valid:
                 raise ValueError(f"Unknown SSLConfig field {key!r}; valid fields are {sorted(valid)}.")
             if key in _SECTIONS and isinstance(value, dict):
-                current = getattr(self, key)
-                fields = {f.name for f in dataclasses.fields(current)}
-                unknown = sorted(set(value) - fields)
-                if unknown:
-                    raise ValueError(f"Unknown {key} field(s) {unknown}; valid fields are {sorted(fields)}.")
-                value = dataclasses.replace(current, **value)
+                value = replace_fields(getattr(self, key), value, name=key)
             updates[key] = value
         return dataclasses.replace(self, **updates)
 

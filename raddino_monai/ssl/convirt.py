@@ -30,6 +30,7 @@ from raddino_monai.models.convirt import (
     load_text_encoder,
 )
 from raddino_monai.ssl.config import PRECISIONS
+from raddino_monai.transforms.config_fields import config_from_fields, replace_fields
 from raddino_monai.transforms.convirt_augment import ConVIRTAugmentConfig
 
 __all__ = ["CONVIRT_MONITORS", "CONVIRT_RECIPES", "LR_SCHEDULES", "ConVIRTConfig", "ConVIRTPretrainModel",
@@ -40,14 +41,8 @@ CONVIRT_MONITORS: tuple[str, ...] = ("temperature", "accuracy_image_to_text", "a
 
 
 def _nested(cls: type, value: Any) -> Any:
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - valid)
-        if unknown:
-            raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}; valid fields are {sorted(valid)}.")
-        return cls(**dict(value))
+    if isinstance(value, (cls, Mapping)):
+        return config_from_fields(cls, value)
     raise TypeError(f"expected {cls.__name__} or a mapping of its fields, found {type(value).__name__}.")
 
 
@@ -97,8 +92,8 @@ class ConVIRTConfig:
         """A copy with ``fields`` replaced; ``model`` / ``augment`` mappings update only the fields they name."""
         for name in ("model", "augment"):
             if isinstance(fields.get(name), Mapping):
-                fields[name] = dataclasses.replace(getattr(self, name), **fields[name])
-        return dataclasses.replace(self, **fields)
+                fields[name] = replace_fields(getattr(self, name), fields[name])
+        return replace_fields(self, fields)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (what a run records next to its outputs)."""

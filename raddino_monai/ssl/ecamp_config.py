@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from raddino_monai.models.ecamp.model import ECAMPConfig
 from raddino_monai.ssl.config import PRECISIONS
 from raddino_monai.ssl.schedules import CosineSchedule, OptimSchedules
+from raddino_monai.transforms.config_fields import replace_fields
 from raddino_monai.transforms.ecamp_augment import ECAMPAugmentConfig
 from raddino_monai.transforms.entity_mlm import EntityMLMConfig
 
@@ -201,21 +201,9 @@ class ECAMPPretrainConfig:
         Raises:
             ValueError: an unknown field or section field (the valid names are listed).
         """
-        valid = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - valid)
-        if unknown:
-            raise ValueError(f"Unknown ECAMPPretrainConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-        out = {}
-        for name, value in changes.items():
-            section = self._SECTIONS.get(name)
-            if section is not None and isinstance(value, Mapping):
-                fields = {f.name for f in dataclasses.fields(section)}
-                bad = sorted(set(value) - fields)
-                if bad:
-                    raise ValueError(f"Unknown {section.__name__} field(s) {bad}; valid fields are {sorted(fields)}.")
-                value = dataclasses.replace(getattr(self, name), **value)
-            out[name] = value
-        return dataclasses.replace(self, **out)
+        sections = {name: replace_fields(getattr(self, name), value) if name in self._SECTIONS
+                    and isinstance(value, Mapping) else value for name, value in changes.items()}
+        return replace_fields(self, sections)
 
     def total_iters(self, iters_per_epoch: int) -> int:
         """Iterations of the run: ``schedule.epochs * iters_per_epoch``."""

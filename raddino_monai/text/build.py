@@ -29,7 +29,7 @@ import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import transformers
@@ -40,28 +40,11 @@ from raddino_monai.text.config import BertEncoderConfig, CausalLMConfig, Pretrai
 from raddino_monai.text.models import build_causal_lm, build_masked_lm
 from raddino_monai.text.pretrain import pretrain_text_model
 from raddino_monai.text.tokenizer import save_tokenizer, train_bpe_tokenizer, train_wordpiece_tokenizer
+from raddino_monai.transforms.config_fields import config_from_fields
 
-__all__ = ["build_lm", "build_bert", "random_bert", "as_config"]
+__all__ = ["build_lm", "build_bert", "random_bert"]
 
-C = TypeVar("C")
 _PLAN, _SUMMARY = "build_plan.json", "build.json"
-
-
-def as_config(cls: type[C], value: C | Mapping[str, Any] | None) -> C:
-    """``value`` as a ``cls`` dataclass: None -> defaults, a mapping -> overrides of the defaults.
-
-    Raises:
-        ValueError: a mapping key is not a field of ``cls`` (valid fields listed).
-    """
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(value) - set(valid))  # type: ignore[arg-type]
-    if unknown:
-        raise ValueError(f"{cls.__name__} has no field(s) {unknown}; valid fields are {valid}.")
-    return cls(**dict(value))  # type: ignore[arg-type]
 
 
 def _texts(reports: str | os.PathLike[str] | Sequence[str], column: str, section: str) -> tuple[list[str], str]:
@@ -88,9 +71,9 @@ def _check_output(out: Path, plan: dict[str, Any], resume: bool) -> bool:
 
 def _build(kind: str, reports: Any, output_dir: Any, column: str, section: str, tokenizer: Any, model: Any,
            train: Any, resume: bool) -> Path:  # fmt: skip
-    tok_cfg = as_config(TokenizerConfig, tokenizer)
-    model_cfg = as_config(CausalLMConfig if kind == "lm" else BertEncoderConfig, model)
-    train_cfg = as_config(PretrainConfig, train)
+    tok_cfg = config_from_fields(TokenizerConfig, tokenizer)
+    model_cfg = config_from_fields(CausalLMConfig if kind == "lm" else BertEncoderConfig, model)
+    train_cfg = config_from_fields(PretrainConfig, train)
     texts, source = _texts(reports, column, section)
     plan = {"kind": kind, "reports": source, "n_reports": len(texts), "column": column, "section": section,
             "tokenizer": dataclasses.asdict(tok_cfg), "model": dataclasses.asdict(model_cfg),
@@ -190,7 +173,7 @@ def random_bert(
         FileExistsError: ``output_dir`` is not empty and holds something else (another plan, or not a random BERT).
         ValueError: empty corpus, unknown config fields.
     """
-    tok_cfg, model_cfg = as_config(TokenizerConfig, tokenizer), as_config(BertEncoderConfig, model)
+    tok_cfg, model_cfg = config_from_fields(TokenizerConfig, tokenizer), config_from_fields(BertEncoderConfig, model)
     plan = {"kind": "random_bert", "n_texts": len(texts), "seed": seed, "tokenizer": dataclasses.asdict(tok_cfg),
             "model": dataclasses.asdict(model_cfg)}
     out = Path(output_dir).expanduser()

@@ -1,4 +1,7 @@
-"""One way to accept a transform config as the dataclass, a mapping of its fields (bundle JSON) or ``None``."""
+"""One way to accept a config dataclass as the instance, a mapping of its fields (bundle JSON) or ``None``
+(:func:`config_from_fields`), and one way to replace named fields with the names checked (:func:`replace_fields`).
+Every config of the package (transforms, models, ssl recipes, text builders) goes through these two, so an unknown
+field always gives the same message with the valid names."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["config_from_fields"]
+__all__ = ["config_from_fields", "replace_fields"]
 
 C = TypeVar("C")
 
@@ -33,8 +36,34 @@ def config_from_fields(cls: type[C], config: C | Mapping[str, Any] | None, defau
         return (default or cls)()
     if isinstance(config, cls):
         return config
-    valid = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(config) - valid)  # type: ignore[arg-type]
+    _check_fields(cls, config, cls.__name__)
+    return cls(**dict(config))  # type: ignore[arg-type]
+
+
+def replace_fields(config: C, changes: Mapping[str, Any], name: str | None = None) -> C:
+    """``dataclasses.replace(config, **changes)`` with the field names checked first.
+
+    Args:
+        config: a dataclass instance.
+        changes: field -> new value.
+        name: what the error message calls the config (default: its class name).
+
+    Raises:
+        ValueError: unknown fields (valid fields listed).
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Cfg:
+        ...     size: int = 2
+        >>> replace_fields(Cfg(), {"size": 5}).size
+        5
+    """
+    _check_fields(type(config), changes, name or type(config).__name__)
+    return dataclasses.replace(config, **dict(changes))  # type: ignore[type-var]
+
+
+def _check_fields(cls: type, values: Mapping[str, Any], name: str) -> None:
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - valid)
     if unknown:
-        raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}; valid fields are {sorted(valid)}.")
-    return cls(**config)  # type: ignore[arg-type]
+        raise ValueError(f"Unknown {name} field(s) {unknown}; valid fields are {sorted(valid)}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raddino_monai.data.report_text import extract_sections, normalize_whitespace, select_section
+from raddino_monai.data.report_text import extract_sections, select_section
 
 MIMIC_STYLE = """                                 FINAL REPORT
  EXAMINATION:  CHEST (PA AND LAT)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from ignite.engine import Events
-from safetensors.torch import load_file
 
 from raddino_monai.data.datalist import load_datalist
 from raddino_monai.data.sample_data import sample_datalist_path

@@ -12,8 +12,7 @@ from safetensors.torch import load_file
 from text_tiny import TINY_BERT, TINY_LM, TINY_TOKENIZER, TINY_TRAIN
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from raddino_monai.text.build import as_config, build_bert, build_lm
-from raddino_monai.text.config import PretrainConfig
+from raddino_monai.text.build import build_bert, build_lm
 
 TRAIN = dataclasses.replace(TINY_TRAIN, epochs=1)
 
@@ -62,13 +61,6 @@ def test_never_overwrites_and_resume_rules(corpus: list[str], tmp_path: Path) ->
     (unfinished / "build_plan.json").write_text("{}")
     with pytest.raises(ValueError, match="does not match"):
         build_lm(corpus, unfinished, tokenizer=TINY_TOKENIZER, model=TINY_LM, train=TRAIN, resume=True)
-
-
-def test_as_config() -> None:
-    assert as_config(PretrainConfig, None) == PretrainConfig()
-    assert as_config(PretrainConfig, {"epochs": 1}).epochs == 1
-    with pytest.raises(ValueError, match="no field"):
-        as_config(PretrainConfig, {"epoch": 1})
 
 
 def test_random_bert_is_reused_for_its_plan_and_refuses_others(tmp_path) -> None:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from raddino_monai.models.convirt.image_encoder import build_image_encoder, image_feature_dim
 from raddino_monai.models.convirt.projection import ProjectionHead
 from raddino_monai.models.convirt.text_encoder import TextEncoder, load_text_encoder
+from raddino_monai.transforms.config_fields import config_from_fields
 
 __all__ = ["ConVIRTModel", "ConVIRTModelConfig", "build_convirt_model"]
 
@@ -55,11 +56,7 @@ class ConVIRTModelConfig:
         Raises:
             ValueError: unknown fields (valid fields listed).
         """
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"Unknown ConVIRTModelConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-        return cls(**dict(values))
+        return config_from_fields(cls, values)
 
 
 class ConVIRTModel(nn.Module):

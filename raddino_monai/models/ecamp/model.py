@@ -19,7 +19,6 @@ Only the image encoder (``ECAMPModel.backbone``, a :class:`RadDinoBackbone`) is 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from raddino_monai.models.ecamp.mae_masking import encode_visible, patchify, ran
 from raddino_monai.models.ecamp.report_decoder import ReportDecoder, build_report_decoder
 from raddino_monai.models.sincos import sincos_2d_position_embedding
 from raddino_monai.models.ecamp.sr_head import InterpolateConvSR
+from raddino_monai.transforms.config_fields import config_from_fields
 
 __all__ = ["ECAMPConfig", "ECAMPModel", "ECAMP_BATCH_KEYS", "ECAMP_OUTPUT_KEYS", "build_ecamp_model",
            "init_sincos_position_embedding"]
@@ -102,12 +102,7 @@ class ECAMPConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> ECAMPConfig:
         """Build from a mapping (bundle JSON); unknown keys raise ``ValueError`` listing the valid ones."""
-        values = dict(values or {})
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"Unknown ECAMPConfig field(s) {unknown}; valid fields are {sorted(valid)}.")
-        return cls(**values)
+        return config_from_fields(cls, dict(values or {}))
 
 
 def init_sincos_position_embedding(backbone: RadDinoBackbone) -> None:

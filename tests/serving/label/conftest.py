@@ -85,8 +85,8 @@ def _bundles(root: Path) -> tuple[Path, Path]:
     bundles = root / "bundles"
     torch.manual_seed(0)
     head = nn.Linear(192, 3)
-    cls = export_classification_bundle(head, "tiny_vit_p14", LinearProbeConfig(task="multiclass", image_size=28),
-                                       CLASSES, bundles / "raddino_cxr_classification")
+    export_classification_bundle(head, "tiny_vit_p14", LinearProbeConfig(task="multiclass", image_size=28),
+                                 CLASSES, bundles / "raddino_cxr_classification")
     checkpoint = _balanced_segmentation_checkpoint(root / "seg_checkpoint")
     export_segmentation_bundle(checkpoint, bundles / "raddino_cxr_segmentation")
     _report_bundle(root, bundles)
