@@ -8,6 +8,8 @@ evaluation and inference code.
 * :mod:`.compare_pretraining`: pretrain several methods (:mod:`.pretraining_methods`: random init, RAD-DINO-style SSL,
   ConVIRT, ECAMP) with one budget, then the same frozen evaluations (:mod:`.frozen_evaluations`) on held-out
   patients (:mod:`.heldout`), paired tables (:mod:`.compare_summary`) (``tools/compare_pretraining.py``).
+* :mod:`.convirt_pretrain`: ConVIRT pretraining (``convirt_pretrain_job``); :mod:`.convirt_embedders`: a trained run's
+  projected image / text embedders and its text <-> image retrieval (``tools/retrieval.py --convirt_run``).
 
 Import the submodule you need, e.g. ``from raddino_monai.experiments.ssl_evidence import ssl_evidence``; this package
 file imports nothing, so importing one experiment does not load the others.

@@ -35,8 +35,8 @@ from raddino_monai.ssl import SSLConfig
 from raddino_monai.transforms import MultiCropConfig
 
 __all__ = ["PretrainBudget", "PretrainedEncoder", "PretrainMethod", "Embedder", "random_method", "ssl_method",
-           "convirt_method", "ecamp_method", "PRETRAINING_METHODS", "get_method", "as_pretrained",
-           "save_pretrained", "load_pretrained"]
+           "convirt_method", "convirt_run_embedders", "ecamp_method", "PRETRAINING_METHODS", "get_method",
+           "as_pretrained", "save_pretrained", "load_pretrained"]
 
 #: items (dicts with ``"image"`` or ``"text"``) -> ``(len(items), D)`` embeddings (as ``evaluation.retrieval_run``)
 Embedder = Callable[[Sequence[Mapping[str, Any]]], np.ndarray]
@@ -103,9 +103,11 @@ def save_pretrained(encoder: PretrainedEncoder, path: Path) -> None:
 
 
 def load_pretrained(path: Path) -> PretrainedEncoder:
-    """Read :func:`save_pretrained` output (a finished method of an interrupted comparison is not rerun)."""
+    """Read :func:`save_pretrained` output (a finished method of an interrupted comparison is not rerun); a ConVIRT
+    run folder beside it gets its embedders back."""
     data = json.loads(path.read_text())
-    return PretrainedEncoder(str(data["spec"]), dict(data.get("stats", {})))
+    embedders = convirt_run_embedders(path.parent) if (path.parent / "convirt_config.json").is_file() else {}
+    return PretrainedEncoder(str(data["spec"]), dict(data.get("stats", {})), embedders)
 
 
 def random_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,
@@ -212,7 +214,14 @@ def convirt_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget
     seconds = time.perf_counter() - start
     stats = {"iterations": float(budget.steps), "images_seen": float(budget.images_seen), "seconds": seconds,
              "images_per_s": budget.images_seen / max(seconds, 1e-9)}
-    return PretrainedEncoder(f"{arch}:{folder}", stats)
+    return PretrainedEncoder(f"{arch}:{folder}", stats, convirt_run_embedders(output_dir))
+
+
+def convirt_run_embedders(run_dir: Path) -> dict[str, Embedder]:
+    """The projected ``{"image", "text"}`` embedders of a finished ConVIRT run (text <-> image retrieval)."""
+    from raddino_monai.experiments.convirt_embedders import convirt_embedders, load_convirt_run
+
+    return convirt_embedders(load_convirt_run(run_dir))
 
 
 def ecamp_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,

@@ -47,6 +47,7 @@ from monai.transforms import (
     RandFlipd,
     RepeatChannel,
     RepeatChanneld,
+    Resized,
 )
 
 from raddino_monai.transforms.affine import RandIsotropicAffine, RandIsotropicAffined
@@ -59,7 +60,7 @@ from raddino_monai.transforms.intensity import (
 )
 from raddino_monai.transforms.resized_crop import RandResizedCrop, RandResizedCropd
 
-__all__ = ["ConVIRTAugmentConfig", "convirt_augmentations", "convirt_augmentations_array"]
+__all__ = ["ConVIRTAugmentConfig", "convirt_augmentations", "convirt_augmentations_array", "convirt_eval_transforms"]
 
 _RADDINO_MEAN, _RADDINO_STD = 0.5307, 0.2583  # [HF] preprocessor_config.json image_mean / image_std
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)  # [RE] transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -192,3 +193,27 @@ def convirt_augmentations_array(config: ConVIRTAugmentConfig | Mapping[str, Any]
     """
     cfg = as_convirt_augment_config(config)
     return Compose([make_array(**kwargs) for make_array, _, kwargs in _steps(cfg)])
+
+
+def convirt_eval_transforms(
+    keys: KeysCollection = "image", config: ConVIRTAugmentConfig | Mapping[str, Any] | None = None
+) -> Compose:
+    """The deterministic input of a trained ConVIRT model (retrieval, embedding): no random step.
+
+    The whole image is resized to ``size x size`` (bilinear, antialiased: the training crop at area fraction 1),
+    then the training chain's channel repeat, normalisation and float32 conversion ([PAPER-CV] does not state its
+    test-time transform; [RE] resizes to the input shape).
+
+    Example:
+        >>> tuple(convirt_eval_transforms("image", ConVIRTAugmentConfig.tiny())({"image": torch.rand(1, 100, 80)})
+        ...       ["image"].shape)
+        (3, 64, 64)
+    """
+    cfg = as_convirt_augment_config(config)
+    steps = [Resized(keys, spatial_size=(cfg.size, cfg.size), mode="bilinear", align_corners=False,
+                     anti_aliasing=True),
+             RepeatChanneld(keys, repeats=cfg.out_channels)]
+    if cfg.normalize:
+        steps.append(NormalizeIntensityd(keys, subtrahend=list(cfg.mean), divisor=list(cfg.std), channel_wise=True))
+    steps.append(EnsureTyped(keys, dtype=torch.float32, track_meta=False))
+    return Compose(steps)
