@@ -53,13 +53,15 @@ def _print_step(r: dict[str, Any]) -> None:
 
 def step(setup: str = "tiny", precisions: Sequence[str] = ("fp32", "bf16"), batch_size: int | None = None,
          steps: int = 3, warmup: int = 1, device: str = "cpu", threads: int | None = None, loader: bool = False,
-         num_workers: int = 1, json_out: str | None = None) -> list[dict[str, Any]]:
-    """Step benchmark of one setup per precision (module docstring)."""
+         num_workers: int = 1, json_out: str | None = None, attn_implementation: str = "sdpa") -> list[dict[str, Any]]:
+    """Step benchmark of one setup per precision (module docstring); ``attn_implementation`` ``"eager"`` times the
+    backbone with eager attention (the CPU bf16 lever of docs/performance.md section 2)."""
     _threads(threads)
     results = []
     for precision in precisions:
         r = benchmark_step(setup, precision, batch_size, steps=steps, warmup=warmup, device=device,
-                           data="sample" if loader else "synthetic", num_workers=num_workers)
+                           data="sample" if loader else "synthetic", num_workers=num_workers,
+                           attn_implementation=attn_implementation)
         _print_step(r)
         results.append(r)
     if json_out:
