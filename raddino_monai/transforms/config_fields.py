@@ -52,11 +52,9 @@ def replace_fields(config: C, changes: Mapping[str, Any], name: str | None = Non
         ValueError: unknown fields (valid fields listed).
 
     Example:
-        >>> @dataclasses.dataclass
-        ... class Cfg:
-        ...     size: int = 2
-        >>> replace_fields(Cfg(), {"size": 5}).size
-        5
+        >>> Pair = dataclasses.make_dataclass("Pair", [("a", int, 1), ("b", int, 2)])
+        >>> replace_fields(Pair(), {"b": 5})
+        Pair(a=1, b=5)
     """
     _check_fields(type(config), changes, name or type(config).__name__)
     return dataclasses.replace(config, **dict(changes))  # type: ignore[type-var]
