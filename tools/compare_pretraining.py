@@ -8,10 +8,13 @@ engine), ``convirt`` and ``ecamp`` (image + ``report`` items). Every method gets
 steps of ``--batch_size`` images at ``--image_size``, ``--max_minutes`` cap) on the pretraining patients
 (``--eval_fraction`` of the patients, by ``--patient_key``, are held out), then the same frozen evaluations on the
 held-out patients: linear probe (``--label_key``; AUPRC / AUROC), metadata probes (view group, sex, age), segmentation
-Dice (items with ``mask``), retrieval Precision@k (image -> image; text <-> image for ConVIRT). Writes
+Dice (items with ``mask``), retrieval Precision@k (image -> image; text <-> image for ConVIRT), and report generation
+with ``--report_lm`` (a local causal LM: LLaVA stage 1 on the held-out image + report items; ``--report_options``
+changes its ``ReportEvidenceConfig`` fields). Writes
 ``results.md`` (budget, mean ± std over seeds, paired ``--reference`` − method differences with the sign test),
 ``records.csv``, ``summary.csv``, ``results.png``, ``results.json``, ``config.json``. Option mappings
-(``--method_options``, ``--linear_probe_options``, ``--metadata_probe_options``, ``--segmentation_options``) pass
+(``--method_options``, ``--linear_probe_options``, ``--metadata_probe_options``, ``--segmentation_options``,
+``--report_options``) pass
 fields of the library's config dataclasses. Library: :mod:`raddino_monai.experiments.compare_pretraining`; measured
 results in docs/compare_pretraining.md.
 """

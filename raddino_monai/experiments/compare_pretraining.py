@@ -171,7 +171,7 @@ def compare_pretraining(
             encoder = _pretrained(method, name, pretrain, config, budget, out / f"seed_{seed}" / name, seed)
             results["pretraining"][name][seed] = encoder.stats
             start = time.perf_counter()
-            rows, skipped = evaluate_frozen(encoder, held_out, evaluation, seed)
+            rows, skipped = evaluate_frozen(encoder, held_out, evaluation, seed, out / f"seed_{seed}" / name)
             results["evaluation_seconds"][name][seed] = time.perf_counter() - start
             records += [{"method": name, "seed": seed, **row} for row in rows]
             results["skipped"][seed][name] = skipped

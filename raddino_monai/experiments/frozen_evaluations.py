@@ -12,7 +12,11 @@ own evaluations, each inside that part:
 * ``retrieval``: image -> image Precision@k (:func:`~raddino_monai.evaluation.retrieval_run.run_retrieval`, leave one
   out over the labelled held-out images, never retrieving the query's own patient); text -> image and image -> text
   too when the method gives projected ``"image"`` and ``"text"`` embedders (ConVIRT), with each held-out report as a
-  text query carrying its image's label.
+  text query carrying its image's label;
+* ``report_generation`` (when ``report_lm`` names a local causal LM): LLaVA stage 1 on a patient split of the held-out
+  image + report items (:func:`raddino_monai.report.evidence.score_encoder_reports`: projector trained with the LM
+  frozen on the encoder's cached patch tokens), the test reports generated and scored: held-out token loss,
+  ROUGE-L, BLEU-4, the rule labeler's macro-F1-14 and micro-F1-5.
 
 Every result is a long-format record ``{"task", "setting", "metric", "value", "n"}``; the comparison adds ``method``
 and ``seed``. An evaluation that cannot run (no labels, no masks, too few patients) is listed in ``skipped`` with
@@ -21,8 +25,10 @@ the reason instead of silently missing from the table.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,18 +38,20 @@ from raddino_monai.evaluation.features import FrozenEncoder
 from raddino_monai.evaluation.linear_probe import LinearProbeConfig, evaluate_linear_probe
 from raddino_monai.evaluation.metadata_probe import MetadataProbeConfig, evaluate_metadata_probe
 from raddino_monai.evaluation.retrieval_run import run_retrieval
-from raddino_monai.evaluation.runners import config_from_options, load_encoder_backbone
+from raddino_monai.evaluation.runners import config_from_options, load_encoder_backbone, parse_encoder
 from raddino_monai.evaluation.segmentation import SegmentationConfig, evaluate_segmentation, train_segmentation
 from raddino_monai.evaluation.segmentation import build_segmentation_model
 from raddino_monai.experiments.heldout import GROUP_KEY
 from raddino_monai.experiments.pretraining_methods import Embedder, PretrainedEncoder
 from raddino_monai.experiments.ssl_evidence import probe_items
 from raddino_monai.inference.embeddings import embed_images
+from raddino_monai.report.evidence import REPORT_SCORES, ReportEvidenceConfig, score_encoder_reports
+from raddino_monai.report.features import EncoderReference
 
 __all__ = ["EVALUATIONS", "FrozenEvalConfig", "evaluate_frozen"]
 
 #: evaluation names, in table order
-EVALUATIONS: tuple[str, ...] = ("linear_probe", "metadata_probe", "segmentation", "retrieval")
+EVALUATIONS: tuple[str, ...] = ("linear_probe", "metadata_probe", "segmentation", "retrieval", "report_generation")
 
 
 @dataclass
@@ -65,6 +73,10 @@ class FrozenEvalConfig:
     segmentation_options: dict[str, Any] = field(default_factory=lambda: {"head": "linear", "epochs": 20,
                                                                           "batch_size": 16})
     retrieval_ks: tuple[int, ...] = (5, 10)  # Precision@k ([PAPER-CV] 5, 10, 50; 50 needs > 50 held-out images)
+    # local causal LM of report generation (HF folder, .gguf, "smollm2"; tools/report.py build_lm); None: skipped
+    report_lm: str | None = None
+    # ReportEvidenceConfig overrides (template, epochs, lr, decoding; its defaults are the CPU evidence run's)
+    report_options: dict[str, Any] = field(default_factory=dict)
     feature_batch_size: int = 32  # images per forward pass of feature extraction
     device: str = "cpu"  # torch device
 
@@ -183,8 +195,29 @@ def _retrieval(features: np.ndarray, items: list[dict[str, Any]], embedders: Map
     return records
 
 
+def _report_generation(encoder: PretrainedEncoder, items: list[dict[str, Any]], config: FrozenEvalConfig, seed: int,
+                       work_dir: Path | None, skipped: dict[str, str]) -> list[dict[str, Any]]:
+    if not config.report_lm:
+        skipped["report_generation"] = "no report_lm given (a local causal LM: HF folder, .gguf or 'smollm2')"
+        return []
+    paired = [it for it in items if str(it.get("report") or "").strip()]
+    if len({it[GROUP_KEY] for it in paired}) < 2:
+        skipped["report_generation"] = "fewer than 2 held-out patients with a 'report'"
+        return []
+    _, arch, weights = parse_encoder(encoder.spec)
+    options = {"lm": config.report_lm, "encoder_arch": arch, "image_size": config.eval_image_size, "seed": seed,
+               "test_fraction": config.probe_test_fraction, **config.report_options}
+    report_config = config_from_options(ReportEvidenceConfig, options)
+    reference = EncoderReference(arch, weights, seed, report_config.image_size)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(work_dir) / "report_generation" if work_dir is not None else Path(scratch)
+        result = score_encoder_reports(paired, reference, out, report_config, patient_key=GROUP_KEY)
+    return [_record("report_generation", "lm frozen, projector", key, result[key], result["n_test"])
+            for key in REPORT_SCORES]
+
+
 def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any]], config: FrozenEvalConfig,
-                    seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, str]]:
+                    seed: int = 0, work_dir: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Run the configured evaluations of one encoder on held-out items.
 
     Args:
@@ -193,6 +226,8 @@ def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any
             metadata, ``mask``, ``report`` where available).
         config: settings.
         seed: seed of the probe splits, folds and heads (the same for every method of a run: paired comparison).
+        work_dir: where an evaluation that trains a model keeps it (report generation: features, projector,
+            predictions); ``None``: a temporary folder.
 
     Returns:
         ``(records, skipped)``: long-format records (module docstring) and ``{evaluation: reason}``.
@@ -214,4 +249,7 @@ def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any
         records += _segmentation(backbone, items, config, seed, skipped)
     if "retrieval" in config.evaluations:
         records += _retrieval(features, items, encoder.embedders, config, skipped)
+    if "report_generation" in config.evaluations:
+        records += _report_generation(encoder, items, config, seed, None if work_dir is None else Path(work_dir),
+                                      skipped)
     return records, skipped

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from raddino_monai.data.splits import patient_split
+from raddino_monai.evaluation.report.evaluate import ReportMetricsConfig, evaluate_reports
 from raddino_monai.report.config import ReportGenerationConfig, ReportModelConfig, ReportTrainConfig
 from raddino_monai.report.data import ReportCollate, ReportPairs
 from raddino_monai.report.features import EncoderReference, cache_features, load_feature_tokens
@@ -43,7 +44,7 @@ from raddino_monai.report.saving import load_report_model
 from raddino_monai.report.train import train_report_model
 
 __all__ = ["VARIANTS", "ReportEvidenceConfig", "covid_report_items", "mean_token_loss", "text_summary",
-           "write_split_datalists", "report_evidence"]
+           "write_split_datalists", "report_evidence", "score_encoder_reports", "REPORT_SCORES"]
 
 VARIANTS = ("ssl", "random", "blank", "text_only")
 
@@ -139,10 +140,11 @@ def text_summary(rows: Sequence[Mapping[str, str]]) -> dict[str, float]:
             "mean_words": float(np.mean([len(t.split()) for t in texts])) if texts else 0.0}
 
 
-def _split(items: list[dict[str, Any]], config: ReportEvidenceConfig) -> tuple[list[dict], list[dict]]:
+def _split(items: list[dict[str, Any]], config: ReportEvidenceConfig,
+           patient_key: str = "patient_id") -> tuple[list[dict], list[dict]]:
     paired = [it for it in items if it.get("report")]
     parts = patient_split(paired, {"training": 1 - config.test_fraction, "test": config.test_fraction},
-                          seed=config.seed)
+                          seed=config.seed, patient_key=patient_key)
     return parts["training"], parts["test"]
 
 
@@ -289,3 +291,69 @@ def report_evidence(
         (out / "results.json").write_text(json.dumps(results, indent=2))
         print(f"{variant}: {json.dumps({k: v for k, v in record.items() if k != 'train_loss_curve'})}", flush=True)
     return results
+
+
+#: metrics of :func:`score_encoder_reports`: output key -> entry of :func:`evaluate_reports` (``None``: measured here)
+REPORT_SCORES: dict[str, str | None] = {
+    "heldout_token_loss": None, "rouge_l": "rouge_l", "bleu4": "bleu4",
+    "macro_f1_14": "chexpert_rules/macro_f1_14", "micro_f1_5": "chexpert_rules/micro_f1_5",
+}
+
+
+def score_encoder_reports(
+    items: Sequence[Mapping[str, Any]],
+    encoder: EncoderReference,
+    output_dir: str | Path,
+    config: ReportEvidenceConfig | None = None,
+    patient_key: str = "patient_id",
+    metrics: ReportMetricsConfig | None = None,
+) -> dict[str, Any]:
+    """Report generation as a frozen evaluation of one encoder: LLaVA stage 1 on a patient split of ``items``.
+
+    The image + ``report`` items are split by ``patient_key`` (``config.test_fraction``, ``config.seed``); the
+    encoder's patch tokens are cached; a projector is trained with ``config.lm`` frozen (as the ``ssl`` /
+    ``random`` variants of :func:`report_evidence`); the test reports are generated and scored.
+
+    Args:
+        items: image + report items (items without a report are left out); ``id`` = the image file stem.
+        encoder: the frozen encoder (architecture, weights, init seed, input side).
+        output_dir: features, checkpoints, ``model/``, ``predictions.csv``, ``references.csv`` (a rerun reuses them).
+        config: LM, template, training and decoding settings (:class:`ReportEvidenceConfig`).
+        patient_key: item key of the patient.
+        metrics: metric options (default: [PAPER] Table 5's protocol, no CheXbert / RadGraph).
+
+    Returns:
+        ``{"n_train", "n_test", "generated"}`` plus each :data:`REPORT_SCORES` key: the held-out teacher-forced
+        token loss, ROUGE-L and BLEU-4 (percent) and the rule labeler's macro-F1-14 / micro-F1-5 on the full test set.
+
+    Raises:
+        ValueError: fewer than 2 patients with a report.
+    """
+    config = config or ReportEvidenceConfig()
+    paired = [{**it, "id": Path(str(it["image"])).stem} for it in items if str(it.get("report") or "").strip()]
+    if len({it.get(patient_key) for it in paired}) < 2:
+        raise ValueError(f"report generation needs image + 'report' items of at least 2 patients ({patient_key!r}); "
+                         f"found {len(paired)} items.")
+    train_items, test_items = _split(paired, config, patient_key)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    refs = out / "references.csv"
+    if not refs.exists():
+        write_reports(refs, [{"id": it["id"], "report": it["report"]} for it in test_items])
+    lm, tokenizer = load_causal_lm(config.lm)
+    train, test = _variant_pairs("encoder", train_items, test_items, out, encoder)
+    model = _variant_model("encoder", lm, tokenizer, train, out / "run", config, encoder)
+    pred = out / "predictions.csv"
+    if not pred.exists():
+        generation = ReportGenerationConfig(max_new_tokens=config.max_new_tokens,
+                                            batch_size=config.generation_batch_size, precision=config.precision)
+        generate_reports(model, [it["id"] for it in test], np.stack([it["features"] for it in test]), pred,
+                         generation, progress=False)
+    predicted = {r["id"]: r["report"] for r in read_reports(pred)}
+    scores = evaluate_reports([predicted[it["id"]] for it in test_items], [it["report"] for it in test_items],
+                              metrics or ReportMetricsConfig())["metrics"]
+    result: dict[str, Any] = {"n_train": len(train_items), "n_test": len(test_items),
+                              "generated": text_summary(read_reports(pred)),
+                              "heldout_token_loss": mean_token_loss(model, test, precision=config.precision)}
+    result.update({key: float(scores[entry]["value"]) for key, entry in REPORT_SCORES.items() if entry})
+    return result

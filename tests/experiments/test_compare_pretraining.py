@@ -37,9 +37,9 @@ def test_every_method_gets_the_same_budget_and_never_sees_evaluated_images(
     evaluated: list[set[str]] = []
     real = frozen_evaluations.evaluate_frozen
 
-    def spy(encoder, items, config, seed=0):  # noqa: ANN001, ANN202
+    def spy(encoder, items, config, seed=0, work_dir=None):  # noqa: ANN001, ANN202
         evaluated.append({it["image"] for it in items})
-        return real(encoder, items, config, seed)
+        return real(encoder, items, config, seed, work_dir)
 
     monkeypatch.setattr("raddino_monai.experiments.compare_pretraining.evaluate_frozen", spy)
     calls: list[dict] = []

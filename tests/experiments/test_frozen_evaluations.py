@@ -1,4 +1,5 @@
-"""Frozen evaluations of the comparison: cross-modal retrieval for methods with text embedders, skip reasons."""
+"""Frozen evaluations of the comparison: cross-modal retrieval for methods with text embedders, report generation
+with a local LM, skip reasons."""
 
 from __future__ import annotations
 
@@ -50,3 +51,29 @@ def test_evaluations_without_their_inputs_are_skipped_with_a_reason() -> None:
     assert records == []
     assert "with 'label'" in skipped["linear_probe"] and "'mask'" in skipped["segmentation"]
     assert "'label'" in skipped["retrieval"] and "no held-out item has 'sex'" in skipped["metadata_probe/sex"]
+
+
+def test_report_generation_is_skipped_without_an_lm_and_scored_with_one(tmp_path) -> None:
+    from raddino_monai.report.evidence import REPORT_SCORES
+    from raddino_monai.report.tiny import build_random_lm
+
+    items = _items()
+    config = FrozenEvalConfig(evaluations=("report_generation",), eval_image_size=28)
+    records, skipped = evaluate_frozen(PretrainedEncoder("tiny_vit_p14"), items, config)
+    assert records == [] and "no report_lm given" in skipped["report_generation"]
+
+    lm = build_random_lm(tmp_path / "lm", [it["report"] for it in items], family="llama", seed=0)
+    config = FrozenEvalConfig(evaluations=("report_generation",), eval_image_size=28, report_lm=str(lm),
+                              report_options={"template": "plain", "epochs": 1, "max_new_tokens": 4,
+                                              "precision": "fp32", "model_max_length": 64})
+    records, skipped = evaluate_frozen(PretrainedEncoder("tiny_vit_p14"), items, config, seed=1,
+                                       work_dir=tmp_path / "eval")
+    values = {r["metric"]: r["value"] for r in records}
+    assert not skipped and set(values) == set(REPORT_SCORES)
+    assert values["heldout_token_loss"] > 0 and 0 <= values["rouge_l"] <= 100 and 0 <= values["micro_f1_5"] <= 100
+    run = tmp_path / "eval" / "report_generation"
+    assert (run / "predictions.csv").is_file() and (run / "run" / "model").is_dir()
+    n_test = {r["n"] for r in records}.pop()
+    assert len((run / "references.csv").read_text().strip().splitlines()) == n_test + 1  # header + test reports
+    again, _ = evaluate_frozen(PretrainedEncoder("tiny_vit_p14"), items, config, seed=1, work_dir=tmp_path / "eval")
+    assert again == records  # a rerun reuses the trained projector and the predictions
