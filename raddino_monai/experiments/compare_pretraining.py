@@ -19,9 +19,11 @@ For every seed :func:`compare_pretraining`
 It writes ``records.csv`` (one value per method, seed and metric), ``summary.csv``, ``results.md`` (budget table +
 mean ± std over seeds + paired difference to ``reference`` with the sign test, :mod:`.compare_summary`),
 ``results.png`` (bars, seeds as dots), ``results.json`` and ``config.json``; per seed and method
-``seed_<s>/<method>/`` holds the exported encoder (``encoder_hf/``), TensorBoard logs and ``encoder.json``. An
-interrupted comparison rerun on the same folder reuses finished methods (their ``encoder.json``) and never
-overwrites a finished comparison's results.
+``seed_<s>/<method>/`` holds the exported encoder (``encoder_hf/``), TensorBoard logs, ``encoder.json`` and
+``evaluation.json`` (its records). An interrupted comparison rerun on the same folder reuses finished methods (their
+``encoder.json``) and finished evaluations (their ``evaluation.json``, when written with the same evaluation
+settings, seed and held-out images), so a rerun with fewer or more seeds costs only what is new; it never overwrites
+a finished comparison's results.
 """
 
 from __future__ import annotations
@@ -112,6 +114,26 @@ def _pretrained(method: PretrainMethod, name: str, items: list[dict[str, Any]], 
     return encoder
 
 
+def _evaluated(encoder: PretrainedEncoder, name: str, held_out: list[dict[str, Any]], evaluation: FrozenEvalConfig,
+               run: Path, seed: int) -> tuple[list[dict[str, Any]], dict[str, str], float]:
+    """``(records, skipped, seconds)`` of the frozen evaluations of one method and seed: reused from
+    ``evaluation.json`` when it was written with the same settings, seed and held-out images (an interrupted rerun)."""
+    marker = run / "evaluation.json"
+    key = {"evaluation": evaluation.to_dict(), "seed": seed, "images": sorted(str(it["image"]) for it in held_out)}
+    if marker.is_file():
+        saved = json.loads(marker.read_text())
+        if saved.get("key") == json.loads(json.dumps(key, default=str)):
+            logger.info("seed %d, %s: reusing the finished evaluation in %s", seed, name, marker)
+            return saved["records"], saved["skipped"], float(saved["seconds"])
+        logger.info("seed %d, %s: %s was written with other settings; evaluating again", seed, name, marker)
+    start = time.perf_counter()
+    rows, skipped = evaluate_frozen(encoder, held_out, evaluation, seed, run)
+    seconds = time.perf_counter() - start
+    marker.write_text(json.dumps({"key": key, "records": rows, "skipped": skipped, "seconds": seconds}, indent=1,
+                                 default=str) + "\n")
+    return rows, skipped, seconds
+
+
 def compare_pretraining(
     datalist: str | Path | Sequence[Mapping[str, Any]],
     output_dir: str | Path,
@@ -170,9 +192,8 @@ def compare_pretraining(
         for name, method in callables.items():
             encoder = _pretrained(method, name, pretrain, config, budget, out / f"seed_{seed}" / name, seed)
             results["pretraining"][name][seed] = encoder.stats
-            start = time.perf_counter()
-            rows, skipped = evaluate_frozen(encoder, held_out, evaluation, seed, out / f"seed_{seed}" / name)
-            results["evaluation_seconds"][name][seed] = time.perf_counter() - start
+            rows, skipped, seconds = _evaluated(encoder, name, held_out, evaluation, out / f"seed_{seed}" / name, seed)
+            results["evaluation_seconds"][name][seed] = seconds
             records += [{"method": name, "seed": seed, **row} for row in rows]
             results["skipped"][seed][name] = skipped
             logger.info("seed %d, %s: %d evaluation values, skipped %s", seed, name, len(rows), sorted(skipped))

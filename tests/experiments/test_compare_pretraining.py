@@ -4,6 +4,7 @@ bad method names refused before anything runs, and a tiny end-to-end run with th
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -142,3 +143,29 @@ def test_cli_runs_and_rejects_bad_method(tmp_path: Path) -> None:
                         capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "retrieval / image_to_image / precision@5" in ok.stdout
+
+
+def test_rerun_reuses_finished_evaluations_only_when_nothing_changed(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    config = CompareConfig(methods=("random",), reference="random", encoder="tiny_vit_p14")
+    evaluated: list[int] = []
+    real = frozen_evaluations.evaluate_frozen
+
+    def counting(encoder, items, evaluation, seed=0, work_dir=None):  # noqa: ANN001, ANN202
+        evaluated.append(seed)
+        return real(encoder, items, evaluation, seed, work_dir)
+
+    monkeypatch.setattr("raddino_monai.experiments.compare_pretraining.evaluate_frozen", counting)
+
+    def run(cfg: CompareConfig, evaluation: FrozenEvalConfig) -> dict:
+        for name in ("results.json", "records.csv", "summary.csv", "results.md", "results.png"):
+            (out / name).unlink(missing_ok=True)  # as if the run had died before its tables
+        return compare_pretraining(sample_datalist_path(), out, cfg, PretrainBudget(image_size=28), evaluation)
+
+    first = run(config, FAST_EVAL)
+    again = run(config, FAST_EVAL)
+    assert evaluated == [0] and again["records"] == first["records"]
+    run(dataclasses.replace(config, seeds=(0, 1)), FAST_EVAL)  # one more seed: only it is evaluated
+    assert evaluated == [0, 1]
+    run(config, dataclasses.replace(FAST_EVAL, retrieval_ks=(5,)))  # other settings: evaluated again
+    assert evaluated == [0, 1, 0]
