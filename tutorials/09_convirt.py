@@ -19,10 +19,14 @@ Steps:
        encoder exported as a ``Dinov2Model`` folder.
     3. That folder in the evaluation library as any encoder: ``extract_embeddings`` and image-to-image retrieval
        (hit = same finding) with Precision@k, next to a random-init baseline.
+    4. The run itself (both towers, rebuilt from its last checkpoint by ``load_convirt_run``): text -> image and
+       image -> text retrieval with the projected embeddings (``convirt_retrieval_job``, what
+       ``tools/retrieval.py --convirt_run`` runs), each test image's metadata sentences as its report.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import fire
@@ -30,7 +34,10 @@ import numpy as np
 import torch
 
 from raddino_monai.data.sample_data import load_sample_datalist
+from raddino_monai.data.sample_reports import with_metadata_reports
+from raddino_monai.evaluation.retrieval_run import RetrievalConfig
 from raddino_monai.evaluation.retrieval import cosine_similarity, precision_at_k, relevance_matrix
+from raddino_monai.experiments.convirt_embedders import convirt_retrieval_job
 from raddino_monai.experiments.convirt_pretrain import convirt_pretrain_job
 from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import create_backbone, export_hf_folder
@@ -76,6 +83,12 @@ def main(output_dir: str, iterations: int = 12, text_encoder: str = "", seed: in
     baseline = _image_retrieval(random_dir, items, out / "random_embeddings.npz", ks)
     print("3. image->image Precision@k (hit = same finding; the baseline is ConVIRT's own initialisation), "
           + ", ".join(f"@{k}: ConVIRT {trained[k]:.3f} vs random {baseline[k]:.3f}" for k in ks))
+
+    datalist = out / "test_reports.json"
+    datalist.write_text(json.dumps({"test": with_metadata_reports(items)}))
+    text = convirt_retrieval_job(out / "run", out / "text_retrieval", RetrievalConfig(ks=ks), datalist=datalist)
+    print("4. projected embeddings of the run, Precision@k: " + "; ".join(
+        f"{d}: " + ", ".join(f"@{k} {v:.3f}" for k, v in r["precision"].items()) for d, r in text["results"].items()))
 
     plt = agg_pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))

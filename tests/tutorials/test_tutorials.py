@@ -111,5 +111,8 @@ def test_09_convirt(tmp_path: Path) -> None:
     assert any(line.startswith("1. recipe tiny: tau=0.1, lambda=0.75, lr=0.0001") for line in lines)
     assert any(line.startswith("2. exported image encoder:") and "model.safetensors" in line for line in lines)
     assert any(line.startswith("3. image->image Precision@k") for line in lines)
+    assert any(line.startswith("4. projected embeddings") and "text_to_image: @1" in line and "image_to_text" in line
+               for line in lines)
     assert (out / "run" / "image_encoder_hf" / "config.json").is_file()
+    assert (out / "text_retrieval" / "results.csv").is_file()
     _assert_png(out / "convirt.png")
