@@ -68,31 +68,39 @@ def plot_probe_curve(
     plt.close(fig)
 
 
-def plot_comparison(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], path: str | Path) -> None:
-    """Grouped bars: one group per evaluation metric, one bar per method (mean over seeds, std as error bar), each
-    seed's value as a dot on its bar, so the paired seeds can be read off.
+def plot_comparison(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], path: str | Path,
+                    columns: int = 4) -> None:
+    """One panel per evaluation metric (its own y scale: probabilities, percentages and token losses differ), one
+    bar per method (mean over seeds, std as error bar) with each seed's value as a dot, so the paired seeds can be
+    read off; a method without a value for a metric (e.g. text retrieval for an image-only method) has no bar.
 
     Args:
         rows: :func:`~raddino_monai.experiments.compare_summary.summarise_methods` output.
-        methods: methods in bar order.
+        methods: methods in bar order (one colour each, shared legend).
         path: PNG file.
+        columns: panels per row of the grid.
     """
     plt = agg_pyplot()
-    width = 0.8 / max(1, len(methods))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(rows) * max(1, len(methods)) / 2 + 2), 3.8))
-    x = np.arange(len(rows))
-    for k, method in enumerate(methods):
-        offset = (k - (len(methods) - 1) / 2) * width
-        means = [row[method]["mean"] for row in rows]
-        stds = [0.0 if np.isnan(row[method]["std"]) else row[method]["std"] for row in rows]
-        ax.bar(x + offset, means, width=width, yerr=stds, capsize=2, label=method, color=f"C{k}")
-        for i, row in enumerate(rows):
+    ncols = max(1, min(columns, len(rows)))
+    nrows = max(1, -(-len(rows) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows + 0.6), squeeze=False)
+    x = np.arange(len(methods))
+    for ax, row in zip(axes.flat, rows):
+        for k, method in enumerate(methods):
+            mean, std = row[method]["mean"], row[method]["std"]
+            if np.isnan(mean):
+                continue
+            ax.bar(x[k], mean, width=0.7, yerr=0.0 if np.isnan(std) else std, capsize=2, color=f"C{k}")
             seeds = [v for v in row[method]["per_seed"] if not np.isnan(v)]
-            ax.plot([x[i] + offset] * len(seeds), seeds, "k.", markersize=3)
-    ax.set_xticks(x, [row["row"].replace(" / ", "\n") for row in rows], fontsize=6)
-    ax.set_ylabel("score on held-out patients")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="upper right", ncols=len(methods))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+            ax.plot([x[k]] * len(seeds), seeds, "k.", markersize=4)
+        ax.set_title(row["row"].replace(" / ", "\n", 1), fontsize=7)
+        ax.set_xticks(x, methods, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{k}") for k in range(len(methods))]
+    fig.legend(handles, methods, loc="upper center", ncols=len(methods), fontsize=8)
+    fig.supylabel("score on held-out patients (mean ± std over seeds; dots: seeds)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.5 * nrows + 0.6)))
+    fig.savefig(path, dpi=110)
     plt.close(fig)
