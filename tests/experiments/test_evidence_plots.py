@@ -1,4 +1,4 @@
-"""The comparison figure: one panel per metric (own scale), laid out in a grid; a method without values is drawn without a bar."""
+"""The comparison figure: one panel per metric (own scale) in a grid; a method without values gets no bar."""
 
 from __future__ import annotations
 
