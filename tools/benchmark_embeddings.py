@@ -33,6 +33,8 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModel
 
+from raddino_monai.benchmarks.flops import count_flops
+from raddino_monai.benchmarks.timing import gemm_flops_per_s
 from raddino_monai.data.sample_data import sample_data_dir
 from raddino_monai.inference import extract_embeddings, load_embeddings
 from raddino_monai.models import RadDinoBackbone, create_backbone, export_hf_folder
@@ -152,6 +154,7 @@ def benchmark(
                 outputs[precision] = load_embeddings(out)["cls"]
         same_pixels = _same_pixels_diff(backbone, card, paths[:n_check], card_cls[:n_check])
     result = {"card_img_s": statistics.median(rates["card"]), "same_pixels_max_cls_diff": same_pixels}
+    result.update(_roofline(backbone, result["card_img_s"]))
     for precision in precisions:
         result[f"{precision}_img_s"] = statistics.median(rates[precision])
         result[f"{precision}_ratio"] = result[f"{precision}_img_s"] / result["card_img_s"]
@@ -167,7 +170,25 @@ def benchmark(
               f"  vs card CLS: max |diff| {result[f'{precision}_max_cls_diff']:.3g}, "
               f"min cosine {result[f'{precision}_min_cos']:.6f}")
     print(f"same pixels (card's tensors, our batched backbone fp32) vs card CLS: max |diff| {same_pixels:.3g}")
+    print(f"roofline: {result['flops_per_image'] / 1e9:.1f} GFLOP per image at {RADDINO_PREPROCESS.size} px; the card "
+          f"path runs at {result['card_flop_s'] / 1e9:.1f} GFLOP/s = {100 * result['card_fp32_peak_fraction']:.0f}% of "
+          f"the fp32 GEMM peak ({result['gemm_fp32_flop_s'] / 1e9:.1f} GFLOP/s; bf16 peak "
+          f"{result['gemm_bf16_flop_s'] / 1e9:.1f}): at most {result['fp32_ceiling_ratio']:.2f}x in fp32 and "
+          f"{result['bf16_ceiling_ratio']:.2f}x in bf16 are left by the GEMM peak alone")
     return result
+
+
+def _roofline(backbone: RadDinoBackbone, card_img_s: float) -> dict[str, float]:
+    """FLOPs of one forward at the card's input side and the GEMM peaks measured now: how far any fp32 / bf16 path
+    can get above the card's speed on this machine (the ceilings are peak / achieved FLOP/s)."""
+    x = torch.zeros(1, 3, RADDINO_PREPROCESS.size, RADDINO_PREPROCESS.size)
+    with torch.no_grad():
+        flops = count_flops(lambda: backbone(x))
+    peaks = {name: gemm_flops_per_s(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    achieved = flops * card_img_s
+    return {"flops_per_image": float(flops), "card_flop_s": achieved, "gemm_fp32_flop_s": peaks["fp32"],
+            "gemm_bf16_flop_s": peaks["bf16"], "card_fp32_peak_fraction": achieved / peaks["fp32"],
+            "fp32_ceiling_ratio": peaks["fp32"] / achieved, "bf16_ceiling_ratio": peaks["bf16"] / achieved}
 
 
 if __name__ == "__main__":

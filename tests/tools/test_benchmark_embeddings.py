@@ -23,6 +23,12 @@ def test_eager_variants_match_the_card_path() -> None:
     assert result["card_img_s"] > 0 and result["fp32_img_s"] > 0 and result["bf16_img_s"] > 0
     assert result["fp32_max_cls_diff"] < 1e-4 and result["same_pixels_max_cls_diff"] < 1e-4
     assert result["bf16_min_cos"] > 0.99
+    # roofline: FLOPs of a 518 px forward of this model re-derived by hand (6 blocks, width 192, MLP 4x, CLS + 37^2
+    # patches): projections + MLP 2 T (4 D^2 + 8 D^2), attention scores and weighted sum 4 T^2 D, patch embedding
+    t, d = (518 // 14) ** 2 + 1, 192
+    by_hand = 6 * (2 * t * 12 * d * d + 4 * t * t * d) + 2 * (t - 1) * 3 * 14 * 14 * d
+    assert result["flops_per_image"] == pytest.approx(by_hand, rel=0.02)
+    assert result["fp32_ceiling_ratio"] == pytest.approx(result["gemm_fp32_flop_s"] / result["card_flop_s"])
 
 
 @pytest.mark.slow
