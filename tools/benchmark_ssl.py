@@ -135,10 +135,11 @@ def profile(setup: str = "tiny", precision: str = "bf16", batch_size: int | None
 
 
 def cost(setup: str = "vitb14_518", sizes: Sequence[int] = (112, 224, 336, 448, 518), batches: Sequence[int] = (1, 2),
-         precision: str = "bf16", out: str = "docs/images/ssl_cost.png", threads: int | None = None) -> str:
-    """Step time and memory against image size and batch, written as a PNG."""
+         precision: str = "bf16", out: str = "docs/images/ssl_cost.png", threads: int | None = None,
+         steps: int = 3) -> str:
+    """Step time (median of ``steps`` per cell) and memory against image size and batch, written as a PNG."""
     _threads(threads)
-    rows = cost_lib.cost_grid(setup, sizes, batches, precision)
+    rows = cost_lib.cost_grid(setup, sizes, batches, precision, steps=steps)
     path = cost_lib.plot_cost(rows, out, title=f"SSL step cost, {setup} ({SETUPS[setup].arch}), {precision}, "
                                                f"{torch.get_num_threads()} CPU threads")
     print(f"wrote {path}")

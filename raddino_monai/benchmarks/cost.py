@@ -39,7 +39,8 @@ def cost_grid(
     steps: int = 1,
     device: str = "cpu",
 ) -> list[dict[str, Any]]:
-    """Step time and memory per (global crop size, batch) for one setup's model and crop recipe.
+    """Step time (median of ``steps`` steps after one recorded step) and memory per (global crop size, batch) for
+    one setup's model and crop recipe.
 
     Returns:
         rows ``{"size", "local_size", "batch", "step_s", "activation_bytes", "state_bytes"}``.
@@ -64,10 +65,12 @@ def cost_grid(
                 run_steps(model, data, 1, precision, config, batch, device)
                 warm = True
             record: dict[str, int] = {}
-            # one step: what autograd keeps for backward is the step's activation memory
+            # one recorded step: what autograd keeps for backward is the step's activation memory (recording over
+            # several steps of the same batch would count the shared input crops once and divide them)
             with saved_tensor_bytes(record, exclude=model.parameters()):
-                timer = run_steps(model, data, steps, precision, config, batch, device)
-            act = record["bytes"] // steps
+                run_steps(model, data, 1, precision, config, batch, device)
+            act = record["bytes"]
+            timer = run_steps(model, data, steps, precision, config, batch, device)
             rows.append({
                 "size": size, "local_size": crops.local_size, "batch": batch,
                 "step_s": median([row["step"] for row in timer.clock.steps]),
