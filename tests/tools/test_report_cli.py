@@ -71,7 +71,7 @@ def test_build_lm_in_process(tmp_path: Path) -> None:
     finally:
         torch.set_num_threads(threads)
     assert out.startswith("built") and (tmp_path / "lm" / "config.json").is_file()
-    with pytest.raises(ValueError, match="no field"):
+    with pytest.raises(ValueError, match=r"Unknown PretrainConfig field\(s\) \[.epoch.\]"):
         fire.Fire(_tool().COMMANDS, command=["build_lm", str(reports), str(tmp_path / "lm2"), "--train",
                                              "{'epoch': 1}"])  # fmt: skip
 
