@@ -25,8 +25,11 @@ the reason instead of silently missing from the table.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,7 +199,7 @@ def _retrieval(features: np.ndarray, items: list[dict[str, Any]], embedders: Map
 
 
 def _report_generation(encoder: PretrainedEncoder, items: list[dict[str, Any]], config: FrozenEvalConfig, seed: int,
-                       work_dir: Path | None, skipped: dict[str, str]) -> list[dict[str, Any]]:
+                       work_dir: str | Path | None, skipped: dict[str, str]) -> list[dict[str, Any]]:
     if not config.report_lm:
         skipped["report_generation"] = "no report_lm given (a local causal LM: HF folder, .gguf or 'smollm2')"
         return []
@@ -209,8 +212,11 @@ def _report_generation(encoder: PretrainedEncoder, items: list[dict[str, Any]], 
                "test_fraction": config.probe_test_fraction, **config.report_options}
     report_config = config_from_options(ReportEvidenceConfig, options)
     reference = EncoderReference(arch, weights, seed, report_config.image_size)
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(work_dir) / "report_generation" if work_dir is not None else Path(scratch)
+    # the folder's features, projector and predictions are reused by a rerun: only for the same settings and encoder
+    digest = hashlib.sha256(json.dumps([asdict(report_config), encoder.spec], sort_keys=True, default=str)
+                            .encode()).hexdigest()[:12]
+    with tempfile.TemporaryDirectory() if work_dir is None else nullcontext(work_dir) as folder:
+        out = Path(folder) / f"report_generation_{digest}"
         result = score_encoder_reports(paired, reference, out, report_config, patient_key=GROUP_KEY)
     return [_record("report_generation", "lm frozen, projector", key, result[key], result["n_test"])
             for key in REPORT_SCORES]
@@ -227,7 +233,7 @@ def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any
         config: settings.
         seed: seed of the probe splits, folds and heads (the same for every method of a run: paired comparison).
         work_dir: where an evaluation that trains a model keeps it (report generation: features, projector,
-            predictions); ``None``: a temporary folder.
+            predictions in ``report_generation_<settings digest>/``); ``None``: a temporary folder.
 
     Returns:
         ``(records, skipped)``: long-format records (module docstring) and ``{evaluation: reason}``.
@@ -250,6 +256,5 @@ def evaluate_frozen(encoder: PretrainedEncoder, items: Sequence[Mapping[str, Any
     if "retrieval" in config.evaluations:
         records += _retrieval(features, items, encoder.embedders, config, skipped)
     if "report_generation" in config.evaluations:
-        records += _report_generation(encoder, items, config, seed, None if work_dir is None else Path(work_dir),
-                                      skipped)
+        records += _report_generation(encoder, items, config, seed, work_dir, skipped)
     return records, skipped

@@ -218,10 +218,20 @@ def convirt_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget
 
 
 def convirt_run_embedders(run_dir: Path) -> dict[str, Embedder]:
-    """The projected ``{"image", "text"}`` embedders of a finished ConVIRT run (text <-> image retrieval)."""
-    from raddino_monai.experiments.convirt_embedders import convirt_embedders, load_convirt_run
+    """The projected ``{"image", "text"}`` embedders of a finished ConVIRT run (text <-> image retrieval); the run's
+    towers are loaded at the first call, so a reused method whose evaluation is reused too loads nothing."""
+    loaded: dict[str, Embedder] = {}
 
-    return convirt_embedders(load_convirt_run(run_dir))
+    def modality(name: str) -> Embedder:
+        def embed(items: Sequence[Mapping[str, Any]]) -> np.ndarray:
+            if not loaded:
+                from raddino_monai.experiments.convirt_embedders import convirt_embedders, load_convirt_run
+
+                loaded.update(convirt_embedders(load_convirt_run(run_dir)))
+            return loaded[name](items)
+        return embed
+
+    return {"image": modality("image"), "text": modality("text")}
 
 
 def ecamp_method(items: Sequence[Mapping[str, Any]], encoder_spec: str, budget: PretrainBudget, output_dir: Path,

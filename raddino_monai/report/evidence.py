@@ -349,11 +349,11 @@ def score_encoder_reports(
                                             batch_size=config.generation_batch_size, precision=config.precision)
         generate_reports(model, [it["id"] for it in test], np.stack([it["features"] for it in test]), pred,
                          generation, progress=False)
-    predicted = {r["id"]: r["report"] for r in read_reports(pred)}
+    rows = read_reports(pred)
+    predicted = {r["id"]: r["report"] for r in rows}
     scores = evaluate_reports([predicted[it["id"]] for it in test_items], [it["report"] for it in test_items],
                               metrics or ReportMetricsConfig())["metrics"]
-    result: dict[str, Any] = {"n_train": len(train_items), "n_test": len(test_items),
-                              "generated": text_summary(read_reports(pred)),
+    result: dict[str, Any] = {"n_train": len(train_items), "n_test": len(test_items), "generated": text_summary(rows),
                               "heldout_token_loss": mean_token_loss(model, test, precision=config.precision)}
     result.update({key: float(scores[entry]["value"]) for key, entry in REPORT_SCORES.items() if entry})
     return result

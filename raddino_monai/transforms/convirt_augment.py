@@ -151,8 +151,14 @@ def _steps(cfg: ConVIRTAugmentConfig) -> list[tuple[Callable[..., Any], Callable
          {"prob": cfg.jitter_prob, "brightness": cfg.brightness, "contrast": cfg.contrast}),
         (RandGaussianBlur, RandGaussianBlurd,
          {"prob": cfg.blur_prob, "sigma": cfg.blur_sigma, "kernel_size": cfg.blur_kernel_size}),
-        (RepeatChannel, RepeatChanneld, {"repeats": cfg.out_channels}),
     ]
+    return steps + _output_steps(cfg)
+
+
+def _output_steps(cfg: ConVIRTAugmentConfig) -> list[tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]]:
+    """The deterministic tail shared by training and evaluation: channel repeat, normalisation, float32."""
+    steps: list[tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]] = [
+        (RepeatChannel, RepeatChanneld, {"repeats": cfg.out_channels})]
     if cfg.normalize:
         steps.append((NormalizeIntensity, NormalizeIntensityd,
                       {"subtrahend": list(cfg.mean), "divisor": list(cfg.std), "channel_wise": True}))
@@ -210,10 +216,5 @@ def convirt_eval_transforms(
         (3, 64, 64)
     """
     cfg = as_convirt_augment_config(config)
-    steps = [Resized(keys, spatial_size=(cfg.size, cfg.size), mode="bilinear", align_corners=False,
-                     anti_aliasing=True),
-             RepeatChanneld(keys, repeats=cfg.out_channels)]
-    if cfg.normalize:
-        steps.append(NormalizeIntensityd(keys, subtrahend=list(cfg.mean), divisor=list(cfg.std), channel_wise=True))
-    steps.append(EnsureTyped(keys, dtype=torch.float32, track_meta=False))
-    return Compose(steps)
+    resize = Resized(keys, spatial_size=(cfg.size, cfg.size), mode="bilinear", align_corners=False, anti_aliasing=True)
+    return Compose([resize, *(make_dict(keys, **kwargs) for _, make_dict, kwargs in _output_steps(cfg))])

@@ -117,7 +117,10 @@ def test_the_comparison_adapter_gets_the_embedders_back(run, tmp_path: Path) -> 
     folder, _ = run
     save_pretrained(PretrainedEncoder("tiny_vit_p16:x", {"iterations": 2.0}), folder / "encoder.json")
     try:
-        assert set(load_pretrained(folder / "encoder.json").embedders) == {"image", "text"}
+        embedders = load_pretrained(folder / "encoder.json").embedders  # loaded at the first call, not here
+        assert set(embedders) == {"image", "text"}
+        expected = convirt_embedders(load_convirt_run(folder))["text"]([{"text": "Clear lungs."}])
+        np.testing.assert_allclose(embedders["text"]([{"text": "Clear lungs."}]), expected, rtol=1e-6)
     finally:
         (folder / "encoder.json").unlink()
     save_pretrained(PretrainedEncoder("tiny_vit_p16:x"), tmp_path / "encoder.json")

@@ -3,6 +3,8 @@ with a local LM, skip reasons."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -71,9 +73,12 @@ def test_report_generation_is_skipped_without_an_lm_and_scored_with_one(tmp_path
     values = {r["metric"]: r["value"] for r in records}
     assert not skipped and set(values) == set(REPORT_SCORES)
     assert values["heldout_token_loss"] > 0 and 0 <= values["rouge_l"] <= 100 and 0 <= values["micro_f1_5"] <= 100
-    run = tmp_path / "eval" / "report_generation"
+    (run,) = (tmp_path / "eval").glob("report_generation_*")  # one folder, named by the settings' digest
     assert (run / "predictions.csv").is_file() and (run / "run" / "model").is_dir()
     n_test = {r["n"] for r in records}.pop()
     assert len((run / "references.csv").read_text().strip().splitlines()) == n_test + 1  # header + test reports
     again, _ = evaluate_frozen(PretrainedEncoder("tiny_vit_p14"), items, config, seed=1, work_dir=tmp_path / "eval")
     assert again == records  # a rerun reuses the trained projector and the predictions
+    other = dataclasses.replace(config, report_options={**config.report_options, "max_new_tokens": 3})
+    evaluate_frozen(PretrainedEncoder("tiny_vit_p14"), items, other, seed=1, work_dir=tmp_path / "eval")
+    assert len(list((tmp_path / "eval").glob("report_generation_*"))) == 2  # other settings: not the stale folder
